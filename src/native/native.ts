@@ -18,8 +18,12 @@ export type FutexWaitResult = "woken" | "not-equal" | "timed-out" | "interrupted
 export interface NativeAddon {
   readonly capabilities: NativeCapabilities;
 
-  /** Pins the calling thread to exactly these CPUs. Throws (code ESYSCALL) naming the CPU list. */
-  setAffinity(cpus: readonly number[]): void;
+  /**
+   * Pins to exactly these CPUs: the calling thread ("thread", the default), or every thread of this
+   * process ("process": each entry of /proc/self/task, so V8's and libuv's helper threads too).
+   * Throws an Error whose message names the CPU list and the errno.
+   */
+  setAffinity(cpus: readonly number[], scope?: "thread" | "process"): void;
   /** CPUs the calling thread may run on. */
   getAffinity(): number[];
   /** CPU the calling thread runs on right now. */
