@@ -1,0 +1,11 @@
+/** The Node probe's mechanisms, in the order `--list` reports them. */
+import { childIpc } from "./child-ipc.js";
+import type { Mechanism } from "./mechanism.js";
+import { netStream } from "./net-stream.js";
+import { workerPostMessage } from "./worker-postmessage.js";
+
+export const MECHANISMS: readonly Mechanism[] = [netStream("unix"), netStream("tcp"), workerPostMessage, childIpc];
+
+export function findMechanism(name: string): Mechanism | undefined {
+  return MECHANISMS.find((m) => m.name === name);
+}
