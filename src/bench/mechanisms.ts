@@ -1,0 +1,55 @@
+/**
+ * Every mechanism `fable bench` measures: which probe runs it, in which modes, and the method
+ * version of its measurement (DESIGN.md "Results": PATCH keeps figures comparable, MINOR starts a
+ * new series, MAJOR measures another quantity). Bump a method here whenever its probe changes how
+ * it measures.
+ */
+import type { ProbeMode } from "./probe.js";
+
+export type ProbeKind = "engine" | "node";
+
+export interface Mechanism {
+  readonly name: string;
+  readonly probe: ProbeKind;
+  readonly modes: readonly ProbeMode[];
+  readonly method: string;
+  /** Either side busy-waits: both on one CPU is pathological (each wait lasts a scheduler slice). */
+  readonly spins: boolean;
+  readonly description: string;
+}
+
+const both: readonly ProbeMode[] = ["latency", "throughput"];
+const latencyOnly: readonly ProbeMode[] = ["latency"];
+const throughputOnly: readonly ProbeMode[] = ["throughput"];
+
+function engine(name: string, modes: readonly ProbeMode[], spins: boolean, description: string): Mechanism {
+  return { name, probe: "engine", modes, method: "1.0.0", spins, description };
+}
+
+function node(name: string, description: string): Mechanism {
+  return { name, probe: "node", modes: both, method: "1.0.0", spins: false, description };
+}
+
+export const MECHANISMS: readonly Mechanism[] = [
+  engine("cacheline", latencyOnly, true, "two processes ping-pong one cache line (the floor of core-to-core latency)"),
+  engine("futex-wake", latencyOnly, false, "wake-up of a peer sleeping in FUTEX_WAIT, each way"),
+  engine("mempipe-spin-unsafe", both, true, "shared-memory ring, busy-waiting, reader reads in place"),
+  engine("mempipe-spin-safe", both, true, "shared-memory ring, busy-waiting, reader copies before reading"),
+  engine("mempipe-futex-unsafe", both, false, "shared-memory ring, futex sleep/wake, reader reads in place"),
+  engine("mempipe-futex-safe", both, false, "shared-memory ring, futex sleep/wake, reader copies before reading"),
+  engine("shmem-pipe-unsafe", throughputOnly, false, "shared-memory buffer, pipe notifications, read in place"),
+  engine("shmem-pipe-safe", throughputOnly, false, "shared-memory buffer, pipe notifications, copied out"),
+  engine("vmsplice-coop", throughputOnly, false, "pages spliced into a pipe, writer and reader cooperating"),
+  engine("pipe", both, false, "anonymous pipes"),
+  engine("unix", both, false, "unix-domain stream socket"),
+  engine("tcp", both, false, "TCP over loopback, Nagle on"),
+  engine("tcp-nodelay", both, false, "TCP over loopback, TCP_NODELAY"),
+  node("node-net-unix", "Node net.Socket over a unix socket, between two Node processes"),
+  node("node-net-tcp", "Node net.Socket over loopback TCP with setNoDelay, between two Node processes"),
+  node("node-worker-postmessage", "worker_threads postMessage of a Uint8Array, main thread to a worker"),
+  node("node-child-ipc", "child_process.fork IPC channel, parent to child"),
+];
+
+export function findMechanism(name: string): Mechanism | undefined {
+  return MECHANISMS.find((m) => m.name === name);
+}

@@ -1,0 +1,209 @@
+/**
+ * `fable bench`: measure every IPC mechanism between this machine's CPUs and write one result file.
+ * With no options it runs the default suite (about two minutes on a 2-CPU machine).
+ */
+import { createHash } from "node:crypto";
+import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { SingleBar } from "cli-progress";
+import { type Command, Option } from "commander";
+import { UsageError } from "../errors.js";
+import { findMechanism, type Mechanism, MECHANISMS } from "../bench/mechanisms.js";
+import {
+  type BenchConfig,
+  checkPairs,
+  estimateMs,
+  type Pair,
+  planTests,
+  readMachine,
+  runBench,
+} from "../bench/orchestrator.js";
+import type { ProbeMode } from "../bench/probe.js";
+import type { ResultFile } from "../bench/result.js";
+import { allPairs, representativePairs, type Topology } from "../bench/topology.js";
+import { formatSummary } from "./bench-summary.js";
+
+interface BenchFlags {
+  mechanisms?: string;
+  mode: "latency" | "throughput" | "both";
+  sizes?: string;
+  latencySizes?: string;
+  pairs?: string;
+  latencyPairs?: string;
+  budgetMs?: string;
+  warmupMs?: string;
+  maxSamples?: string;
+  quick: boolean;
+  json: boolean;
+  out?: string;
+  progress: boolean;
+  list: boolean;
+  corruptAt?: string;
+}
+
+const DEFAULTS = {
+  full: { budgetMs: 300, warmupMs: 50, throughputSizes: [64, 4096, 65536] },
+  quick: { budgetMs: 100, warmupMs: 20, throughputSizes: [64, 65536] },
+  latencySizes: [64],
+  maxSamples: 2_000_000,
+};
+
+function parseCount(text: string, what: string, min: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${what} must be a whole number >= ${min}, got "${text}"`);
+  return n;
+}
+
+const UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1 << 20, mb: 1 << 20, mib: 1 << 20 };
+
+/** "64,4K,64KiB,1M" -> [64, 4096, 65536, 1048576]. Sizes are at least 8 bytes (the sequence number). */
+export function parseSizes(text: string, what: string): number[] {
+  return text.split(",").map((part) => {
+    const m = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(part);
+    const unit = m ? UNITS[(m[2] ?? "").toLowerCase()] : undefined;
+    if (!m || unit === undefined) throw new UsageError(`${what}: "${part}" is not a size (e.g. 64, 4K, 64KiB, 1M)`);
+    const bytes = Number(m[1]) * unit;
+    if (bytes < 8 || bytes > 256 << 20) {
+      throw new UsageError(`${what}: ${part} is out of range (8 B to 256 MiB: every message carries an 8-byte sequence number)`);
+    }
+    return bytes;
+  });
+}
+
+/** "all" | "representative" | "0-1,2-3" (CPU A to CPU B). */
+export function parsePairs(text: string, topology: Topology): { pairs: Pair[]; kind: BenchConfig["pairsKind"] } {
+  if (text === "all") return { pairs: allPairs(topology), kind: "all" };
+  if (text === "representative") return { pairs: [...representativePairs(topology).values()], kind: "representative" };
+  const pairs = text.split(",").map((part): Pair => {
+    const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(part);
+    if (!m) throw new UsageError(`pairs: "${part}" is not a CPU pair; use all, representative, or A-B[,C-D...]`);
+    return [Number(m[1]), Number(m[2])];
+  });
+  checkPairs(topology, pairs);
+  return { pairs, kind: "custom" };
+}
+
+export function parseMechanisms(text: string | undefined): Mechanism[] {
+  if (text === undefined || text === "all") return [...MECHANISMS];
+  const names = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (names.length === 0) throw new UsageError("mechanisms: the list is empty");
+  return names.map((name) => {
+    if (name === "native" || name === "node") return MECHANISMS.filter((m) => (name === "node") === (m.probe === "node"));
+    const m = findMechanism(name);
+    if (m === undefined) {
+      throw new UsageError(`unknown mechanism "${name}"; known: ${MECHANISMS.map((x) => x.name).join(", ")} (or all, native, node)`);
+    }
+    return [m];
+  }).flat().filter((m, i, all) => all.indexOf(m) === i);
+}
+
+/** Turns flags into a run configuration; every mistake is a UsageError naming the flag and value. */
+export function benchConfig(flags: BenchFlags, topology: Topology): BenchConfig {
+  const preset = flags.quick ? DEFAULTS.quick : DEFAULTS.full;
+  const modes: ProbeMode[] = flags.mode === "both" ? ["latency", "throughput"] : [flags.mode];
+  const latency = parsePairs(flags.latencyPairs ?? (flags.quick ? "representative" : "all"), topology);
+  const throughput = parsePairs(flags.pairs ?? "representative", topology);
+  return {
+    mechanisms: parseMechanisms(flags.mechanisms),
+    modes,
+    latencySizes: flags.latencySizes ? parseSizes(flags.latencySizes, "--latency-sizes") : DEFAULTS.latencySizes,
+    throughputSizes: flags.sizes ? parseSizes(flags.sizes, "--sizes") : preset.throughputSizes,
+    latencyPairs: latency.pairs,
+    throughputPairs: throughput.pairs,
+    pairsKind: latency.kind === throughput.kind ? latency.kind : "custom",
+    budgetMs: flags.budgetMs ? parseCount(flags.budgetMs, "--budget-ms", 1) : preset.budgetMs,
+    warmupMs: flags.warmupMs ? parseCount(flags.warmupMs, "--warmup-ms", 0) : preset.warmupMs,
+    maxSamples: flags.maxSamples ? parseCount(flags.maxSamples, "--max-samples", 1) : DEFAULTS.maxSamples,
+    quick: flags.quick,
+    ...(flags.corruptAt !== undefined ? { corruptAt: parseCount(flags.corruptAt, "--corrupt-at", 0) } : {}),
+  };
+}
+
+/** Fails before any test runs if the result cannot be written where asked. */
+function checkWritable(out: string | undefined): void {
+  const dir = out === undefined ? resolve("fable-results") : dirname(resolve(out));
+  if (out !== undefined && existsSync(out)) {
+    throw new UsageError(`output ${out} exists; result files are never overwritten: choose another path`);
+  }
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (cause) {
+    throw new UsageError(`cannot write results to ${dir}: ${(cause as Error).message}`);
+  }
+}
+
+function writeResult(doc: ResultFile, out: string | undefined): string {
+  const text = JSON.stringify(doc, null, 1) + "\n";
+  const hash = createHash("sha256").update(text).digest("hex").slice(0, 12);
+  const path = out ?? join("fable-results", `${doc.createdAt.slice(0, 10)}-${hash}.json`);
+  writeFileSync(path, text, { flag: "wx" });
+  return path;
+}
+
+function listMechanisms(): string {
+  const width = Math.max(...MECHANISMS.map((m) => m.name.length));
+  return MECHANISMS.map((m) => `${m.name.padEnd(width)}  ${m.modes.join("+").padEnd(19)} ${m.description}`).join("\n");
+}
+
+export function registerBench(program: Command, setExit: (code: number) => void): void {
+  program
+    .command("bench")
+    .description("measure every IPC mechanism between this machine's CPUs and write a result file")
+    .option("-m, --mechanisms <list>", "comma-separated mechanisms, or all | native | node", "all")
+    .addOption(new Option("--mode <mode>", "what to measure").choices(["latency", "throughput", "both"]).default("both"))
+    .option("--sizes <list>", "throughput message sizes, e.g. 64,4K,64K (default 64,4K,64K; quick 64,64K)")
+    .option("--latency-sizes <list>", "latency message sizes (default 64)")
+    .option("--pairs <pairs>", "throughput CPU pairs: representative | all | A-B,C-D (default representative)")
+    .option("--latency-pairs <pairs>", "latency CPU pairs: all | representative | A-B,C-D (default all; quick representative)")
+    .option("--budget-ms <ms>", "measured time per test (default 300; quick 100)")
+    .option("--warmup-ms <ms>", "discarded warm-up per test (default 50; quick 20)")
+    .option("--max-samples <n>", "cap on samples per test", String(DEFAULTS.maxSamples))
+    .option("--quick", "a short suite: latency on one pair per placement class, throughput at 64 B and 64 KiB", false)
+    .option("--json", "print the result document on stdout instead of the summary", false)
+    .option("-o, --out <file>", "result file path (default fable-results/<date>-<hash>.json)")
+    .option("--no-progress", "no progress bar even on a terminal")
+    .option("--list", "list the mechanisms and exit", false)
+    .addOption(new Option("--corrupt-at <n>", "test hook: corrupt sequence number n in every test").hideHelp())
+    .action(async (flags: BenchFlags) => {
+      if (flags.list) {
+        process.stdout.write(listMechanisms() + "\n");
+        return;
+      }
+      const machine = readMachine();
+      const config = benchConfig(flags, machine.topology);
+      checkWritable(flags.out);
+
+      const tests = planTests(config);
+      const bar =
+        flags.progress && process.stderr.isTTY
+          ? new SingleBar({
+              format: "{bar} {percentage}% | ETA {eta_formatted} | {value}/{total} ms | {test}",
+              stream: process.stderr,
+              hideCursor: true,
+              clearOnComplete: true,
+            })
+          : undefined;
+      const totalMs = tests.reduce((sum, t) => sum + estimateMs(t, config), 0);
+      let doneMs = 0;
+      bar?.start(totalMs, 0, { test: "" });
+      const result = await runBench(config, machine, {
+        onTestStart: (t, i, n) =>
+          bar?.update(doneMs, { test: `${i + 1}/${n} ${t.mechanism.name} ${t.mode} ${t.size} B cpus ${t.cpus.join("-")}` }),
+        onTestEnd: (t) => {
+          doneMs += estimateMs(t, config);
+          bar?.update(doneMs);
+        },
+      }).finally(() => bar?.stop());
+
+      const path = writeResult(result, flags.out);
+      const failed = result.runs.filter((r) => r.status === "failed");
+      if (flags.json) process.stdout.write(JSON.stringify(result) + "\n");
+      else process.stdout.write(formatSummary(result) + "\n");
+      process.stderr.write(`result: ${path}\n`);
+      if (failed.length > 0) {
+        process.stderr.write(`${failed.length} of ${result.runs.length} tests failed (see "failed" runs in the result)\n`);
+        setExit(3);
+      }
+    });
+}
