@@ -163,7 +163,13 @@ export async function runTest(test: TestPlan, topology: Topology, s: RunSettings
       const msg = `pinning to CPUs ${test.cpus.join(",")} not verified: observed ${output.pinning.observed.join(",")}`;
       return { ...common, status: "failed", error: { code: "EPINNING", message: msg } };
     }
-    const raw = new Float64Array(readFileSync(samplesPath).buffer.slice(0));
+    // Small files come back in a slice of Node's shared Buffer pool: copy out exactly this file's bytes.
+    const bytes = readFileSync(samplesPath);
+    if (bytes.byteLength % 8 !== 0) {
+      const msg = `samples file holds ${bytes.byteLength} bytes, not a whole number of float64`;
+      return { ...common, status: "failed", error: { code: "EPEER", message: msg } };
+    }
+    const raw = new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
     if (raw.length !== output.samples || raw.length === 0) {
       const msg = `probe reported ${output.samples} samples but wrote ${raw.length}`;
       return { ...common, status: "failed", error: { code: "EPEER", message: msg } };
