@@ -2,6 +2,11 @@
  * The result file: one JSON document per `fable bench` run, validated by the shipped JSON Schema
  * (schema/result-v<N>.schema.json) and never rewritten. `readResult` accepts every format version
  * ever written and returns the current one; a version newer than this reader is a typed error.
+ *
+ * A result of the original ipc-bench (2012-2016), converted by `fable results import-legacy`, is a
+ * document of the same format with `suite.name` "ipc-bench": fable ran nothing, so `runs` is empty,
+ * and what the original measured is in `legacy.runs`, with only the statistics it had (see
+ * {@link RunLegacy}). Only such a document may leave the budget, the warm-up and the runtime null.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -52,29 +57,98 @@ export interface RunFailed extends RunCommon {
 
 export type Run = RunOk | RunFailed;
 
+/** What the original ipc-bench measured for one test: only the statistics it had, each in `unit`. */
+export interface LegacyStatistics {
+  /** Iterations timed (latency with per-iteration timing) or repeated runs (throughput). */
+  n?: number;
+  min?: number;
+  p5?: number;
+  p50?: number;
+  p95?: number;
+  max?: number;
+  mean?: number;
+  stddev?: number;
+}
+
+/**
+ * One test of the original ipc-bench, converted: latency in round-trip ns (its mempipe iteration was two
+ * round trips; converted figures are per round trip), throughput in payload bytes per second one way.
+ */
+export interface RunLegacy extends RunCommon {
+  unit: "ns" | "B/s";
+  stats: LegacyStatistics;
+  /**
+   * "matrix": the latency CSV, a mean per iteration printed with 1 us resolution; "tsc-log": the per-pair
+   * statistics of per-iteration TSC timing; "headline": one throughput figure; "repeated-headlines": the
+   * statistics of several runs' throughput figures.
+   */
+  source: "matrix" | "tsc-log" | "headline" | "repeated-headlines";
+  /** The quantum of the source's figures in `unit` (1000 ns for matrix values), null when full precision. */
+  resolution: number | null;
+  flags: Extract<RunFlag, "spin-on-shared-cpu">[];
+  /** The original test's parameters: its name, iteration count, memory node, read in place... */
+  params: Record<string, number | string | boolean>;
+}
+
+/** Where a converted ipc-bench result came from. */
+export interface LegacySource {
+  source: "ipc-bench";
+  /** The archive's file name (or the data directory's name), never a path. */
+  archive: string;
+  /** Which of several results in one directory (the paper's "48native", "48xenpin", "48xennopin"). */
+  variant: string | null;
+  /** SHA-256 of the archive's bytes (or of the directory's files): what the machine id is derived from. */
+  contentSha256: string;
+  /** The archive the machine description was taken from, when the data came without one. */
+  machineFrom: string | null;
+  /** `createdAt` is the last modification time inside the archive, or the month the data was published. */
+  dateFrom: "archive-mtime" | "publication-month";
+  /** Version of fable's conversion: a new one may convert the same archive differently. */
+  conversion: string;
+  /** The original test names, e.g. "mempipe_lat", "tcp_nodelay_thr". */
+  originalTests: string[];
+  runs: RunLegacy[];
+}
+
+/** The environment as recorded: a converted ipc-bench result has no runtime (the original suite was C). */
+export type RecordedEnvironment = Omit<Environment, "runtime"> & {
+  runtime: { node: string | null; v8: string | null; uv: string | null };
+};
+
 export interface ResultFile {
   schema: typeof RESULT_SCHEMA_VERSION;
   createdAt: string;
-  suite: { name: "fable-io"; version: string; commit: string | null; dirty: boolean | null; engine: string | null };
-  machine: { id: string; hardwareKey: string; arch: string; topology: Topology; environment: Environment };
+  suite: {
+    name: "fable-io" | "ipc-bench";
+    version: string;
+    commit: string | null;
+    dirty: boolean | null;
+    engine: string | null;
+  };
+  machine: { id: string; hardwareKey: string; arch: string; topology: Topology; environment: RecordedEnvironment };
   config: {
     quick: boolean;
-    budgetMs: number;
-    warmupMs: number;
+    /** Null only in a converted ipc-bench result: the original ran fixed iteration counts. */
+    budgetMs: number | null;
+    warmupMs: number | null;
     pairs: "all" | "representative" | "custom";
     sizes: number[];
     modes: ProbeMode[];
   };
-  benchmarks: Record<string, { method: string; probe: "engine" | "node" }>;
+  benchmarks: Record<string, { method: string; probe: "engine" | "node" | "ipc-bench" }>;
   runs: Run[];
+  legacy?: LegacySource;
 }
 
 /** A result document is not valid: the message names the field (a JSON pointer) and what is wrong. */
 export class ResultFormatError extends FableError {
   readonly field: string;
-  constructor(field: string, message: string) {
+  /** When the problem is a key outside the allow-list: that key (in the object at `field`). */
+  readonly unknownKey: string | null;
+  constructor(field: string, message: string, unknownKey: string | null = null) {
     super("ERESULTFORMAT", field === "" ? message : `${field}: ${message}`);
     this.field = field;
+    this.unknownKey = unknownKey;
   }
 }
 
@@ -104,7 +178,8 @@ export function validateResult(doc: unknown): ResultFile {
   // oneOf over run shapes reports every branch; the deepest path is the one that names the field.
   const deepest = [...errors].sort((a, b) => b.instancePath.length - a.instancePath.length)[0];
   if (deepest === undefined) throw new ResultFormatError("", "invalid result document");
-  throw new ResultFormatError(deepest.instancePath || "/", describe(deepest));
+  const unknownKey = deepest.keyword === "additionalProperties" ? String(deepest.params["additionalProperty"]) : null;
+  throw new ResultFormatError(deepest.instancePath || "/", describe(deepest), unknownKey);
 }
 
 /** Parses a result document of any format version and returns it in the current format. */
