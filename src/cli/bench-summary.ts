@@ -5,45 +5,20 @@
 import type { ResultFile, Run, RunOk } from "../bench/result.js";
 import { percentile } from "../bench/statistics.js";
 import { PLACEMENT_CLASSES } from "../bench/topology.js";
+import { formatNs, formatRate, formatSize, machineLine } from "../results/report/format.js";
+
+// Moved to the report's formatting module, which both the table and the report use.
+export { formatNs, formatRate, formatSize, machineLine };
 
 function ok(runs: readonly Run[]): RunOk[] {
   return runs.filter((r): r is RunOk => r.status === "ok");
 }
 
-export function formatNs(ns: number): string {
-  if (ns < 1_000) return `${ns.toFixed(0)} ns`;
-  if (ns < 1_000_000) return `${(ns / 1_000).toFixed(ns < 10_000 ? 2 : 1)} us`;
-  return `${(ns / 1_000_000).toFixed(1)} ms`;
-}
-
-export function formatRate(bytesPerSecond: number): string {
-  const mb = bytesPerSecond / 1e6;
-  return mb >= 100 ? `${mb.toFixed(0)} MB/s` : `${mb.toFixed(1)} MB/s`;
-}
-
-export function formatSize(bytes: number): string {
-  if (bytes >= 1 << 20 && bytes % (1 << 20) === 0) return `${bytes >> 20} MiB`;
-  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes >> 10} KiB`;
-  return `${bytes} B`;
-}
-
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join("  ");
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join("  ");
   return [line(header), ...rows.map(line)].join("\n");
-}
-
-export function machineLine(doc: ResultFile): string {
-  const env = doc.machine.environment;
-  const t = doc.machine.topology;
-  const virt = env.virtualization.hypervisor ? `${env.virtualization.vendor ?? "unknown"} guest` : "bare metal";
-  return [
-    `${t.cpus.length} CPUs (${t.packages} package, ${t.cores} cores, ${t.threadsPerCore} thread/core)`,
-    env.cpu.model ?? "unknown CPU",
-    virt,
-    `Linux ${env.kernel.release}`,
-    `Node ${env.runtime.node}`,
-  ].join(", ");
 }
 
 export function formatSummary(doc: ResultFile): string {
@@ -59,16 +34,28 @@ export function formatSummary(doc: ResultFile): string {
         m,
         ...classes.map((c) => {
           // Several pairs may share a class: the median of their medians stands for the class.
-          const p50s = latency.filter((r) => r.mechanism === m && r.size === size && r.placement === c).map((r) => r.stats.p50);
+          const p50s = latency
+            .filter((r) => r.mechanism === m && r.size === size && r.placement === c)
+            .map((r) => r.stats.p50);
           if (p50s.length === 0) return "-";
-          const flagged = latency.some((r) => r.mechanism === m && r.placement === c && r.flags.includes("spin-on-shared-cpu"));
-          return formatNs(percentile(p50s.sort((a, b) => a - b), 0.5)) + (flagged ? " !" : "");
+          const flagged = latency.some(
+            (r) => r.mechanism === m && r.placement === c && r.flags.includes("spin-on-shared-cpu"),
+          );
+          return (
+            formatNs(
+              percentile(
+                p50s.sort((a, b) => a - b),
+                0.5,
+              ),
+            ) + (flagged ? " !" : "")
+          );
         }),
       ])
       .filter((row) => row.slice(1).some((c) => c !== "-"));
     if (rows.length === 0) continue;
     out.push("", `latency: ${formatSize(size)} round trip, median`, table(["mechanism", ...classes], rows));
-    if (rows.some((r) => r.some((c) => c.endsWith(" !")))) out.push("! both sides spin on one CPU: each wait lasts a scheduler time slice");
+    if (rows.some((r) => r.some((c) => c.endsWith(" !"))))
+      out.push("! both sides spin on one CPU: each wait lasts a scheduler time slice");
   }
 
   const throughput = runs.filter((r) => r.mode === "throughput" && r.rate !== undefined);
@@ -92,7 +79,8 @@ export function formatSummary(doc: ResultFile): string {
   if (failed.length > 0) {
     out.push("", "failed tests:");
     for (const r of failed) {
-      if (r.status === "failed") out.push(`  ${r.mechanism} ${r.mode} ${r.size} B cpus ${r.cpus.join("-")}: ${r.error.code} ${r.error.message}`);
+      if (r.status === "failed")
+        out.push(`  ${r.mechanism} ${r.mode} ${r.size} B cpus ${r.cpus.join("-")}: ${r.error.code} ${r.error.message}`);
     }
   }
   return out.join("\n");

@@ -22,6 +22,7 @@ import type { ProbeMode } from "../bench/probe.js";
 import type { ResultFile } from "../bench/result.js";
 import { allPairs, representativePairs, type Topology } from "../bench/topology.js";
 import { formatSummary } from "./bench-summary.js";
+import { reportPathFor, writeReport } from "./report.js";
 
 interface BenchFlags {
   mechanisms?: string;
@@ -37,6 +38,8 @@ interface BenchFlags {
   json: boolean;
   out?: string;
   progress: boolean;
+  /** false with --no-report. */
+  report?: boolean;
   list: boolean;
   corruptAt?: string;
 }
@@ -54,7 +57,16 @@ function parseCount(text: string, what: string, min: number): number {
   return n;
 }
 
-const UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1 << 20, mb: 1 << 20, mib: 1 << 20 };
+const UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1 << 20,
+  mb: 1 << 20,
+  mib: 1 << 20,
+};
 
 /** "64,4K,64KiB,1M" -> [64, 4096, 65536, 1048576]. Sizes are at least 8 bytes (the sequence number). */
 export function parseSizes(text: string, what: string): number[] {
@@ -64,7 +76,9 @@ export function parseSizes(text: string, what: string): number[] {
     if (!m || unit === undefined) throw new UsageError(`${what}: "${part}" is not a size (e.g. 64, 4K, 64KiB, 1M)`);
     const bytes = Number(m[1]) * unit;
     if (bytes < 8 || bytes > 256 << 20) {
-      throw new UsageError(`${what}: ${part} is out of range (8 B to 256 MiB: every message carries an 8-byte sequence number)`);
+      throw new UsageError(
+        `${what}: ${part} is out of range (8 B to 256 MiB: every message carries an 8-byte sequence number)`,
+      );
     }
     return bytes;
   });
@@ -85,16 +99,25 @@ export function parsePairs(text: string, topology: Topology): { pairs: Pair[]; k
 
 export function parseMechanisms(text: string | undefined): Mechanism[] {
   if (text === undefined || text === "all") return [...MECHANISMS];
-  const names = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const names = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
   if (names.length === 0) throw new UsageError("mechanisms: the list is empty");
-  return names.map((name) => {
-    if (name === "native" || name === "node") return MECHANISMS.filter((m) => (name === "node") === (m.probe === "node"));
-    const m = findMechanism(name);
-    if (m === undefined) {
-      throw new UsageError(`unknown mechanism "${name}"; known: ${MECHANISMS.map((x) => x.name).join(", ")} (or all, native, node)`);
-    }
-    return [m];
-  }).flat().filter((m, i, all) => all.indexOf(m) === i);
+  return names
+    .map((name) => {
+      if (name === "native" || name === "node")
+        return MECHANISMS.filter((m) => (name === "node") === (m.probe === "node"));
+      const m = findMechanism(name);
+      if (m === undefined) {
+        throw new UsageError(
+          `unknown mechanism "${name}"; known: ${MECHANISMS.map((x) => x.name).join(", ")} (or all, native, node)`,
+        );
+      }
+      return [m];
+    })
+    .flat()
+    .filter((m, i, all) => all.indexOf(m) === i);
 }
 
 /** Turns flags into a run configuration; every mistake is a UsageError naming the flag and value. */
@@ -119,11 +142,14 @@ export function benchConfig(flags: BenchFlags, topology: Topology): BenchConfig 
   };
 }
 
-/** Fails before any test runs if the result cannot be written where asked. */
-function checkWritable(out: string | undefined): void {
+/** Fails before any test runs if the result (or its report) cannot be written where asked. */
+function checkWritable(out: string | undefined, report: boolean): void {
   const dir = out === undefined ? resolve("fable-results") : dirname(resolve(out));
   if (out !== undefined && existsSync(out)) {
     throw new UsageError(`output ${out} exists; result files are never overwritten: choose another path`);
+  }
+  if (out !== undefined && report && existsSync(reportPathFor(out))) {
+    throw new UsageError(`report ${reportPathFor(out)} exists: choose another --out, or --no-report`);
   }
   try {
     mkdirSync(dir, { recursive: true });
@@ -151,11 +177,16 @@ export function registerBench(program: Command, setExit: (code: number) => void)
     .command("bench")
     .description("measure every IPC mechanism between this machine's CPUs and write a result file")
     .option("-m, --mechanisms <list>", "comma-separated mechanisms, or all | native | node", "all")
-    .addOption(new Option("--mode <mode>", "what to measure").choices(["latency", "throughput", "both"]).default("both"))
+    .addOption(
+      new Option("--mode <mode>", "what to measure").choices(["latency", "throughput", "both"]).default("both"),
+    )
     .option("--sizes <list>", "throughput message sizes, e.g. 64,4K,64K (default 64,4K,64K; quick 64,64K)")
     .option("--latency-sizes <list>", "latency message sizes (default 64)")
     .option("--pairs <pairs>", "throughput CPU pairs: representative | all | A-B,C-D (default representative)")
-    .option("--latency-pairs <pairs>", "latency CPU pairs: all | representative | A-B,C-D (default all; quick representative)")
+    .option(
+      "--latency-pairs <pairs>",
+      "latency CPU pairs: all | representative | A-B,C-D (default all; quick representative)",
+    )
     .option("--budget-ms <ms>", "measured time per test (default 300; quick 100)")
     .option("--warmup-ms <ms>", "discarded warm-up per test (default 50; quick 20)")
     .option("--max-samples <n>", "cap on samples per test", String(DEFAULTS.maxSamples))
@@ -163,6 +194,7 @@ export function registerBench(program: Command, setExit: (code: number) => void)
     .option("--json", "print the result document on stdout instead of the summary", false)
     .option("-o, --out <file>", "result file path (default fable-results/<date>-<hash>.json)")
     .option("--no-progress", "no progress bar even on a terminal")
+    .option("--no-report", "do not write the HTML report beside the result file")
     .option("--list", "list the mechanisms and exit", false)
     .addOption(new Option("--corrupt-at <n>", "test hook: corrupt sequence number n in every test").hideHelp())
     .action(async (flags: BenchFlags) => {
@@ -172,7 +204,8 @@ export function registerBench(program: Command, setExit: (code: number) => void)
       }
       const machine = readMachine();
       const config = benchConfig(flags, machine.topology);
-      checkWritable(flags.out);
+      const report = flags.report !== false;
+      checkWritable(flags.out, report);
 
       const tests = planTests(config);
       const bar =
@@ -189,7 +222,9 @@ export function registerBench(program: Command, setExit: (code: number) => void)
       bar?.start(totalMs, 0, { test: "" });
       const result = await runBench(config, machine, {
         onTestStart: (t, i, n) =>
-          bar?.update(doneMs, { test: `${i + 1}/${n} ${t.mechanism.name} ${t.mode} ${t.size} B cpus ${t.cpus.join("-")}` }),
+          bar?.update(doneMs, {
+            test: `${i + 1}/${n} ${t.mechanism.name} ${t.mode} ${t.size} B cpus ${t.cpus.join("-")}`,
+          }),
         onTestEnd: (t) => {
           doneMs += estimateMs(t, config);
           bar?.update(doneMs);
@@ -201,9 +236,22 @@ export function registerBench(program: Command, setExit: (code: number) => void)
       if (flags.json) process.stdout.write(JSON.stringify(result) + "\n");
       else process.stdout.write(formatSummary(result) + "\n");
       process.stderr.write(`result: ${path}\n`);
+      let reportFailed = false;
+      if (report) {
+        try {
+          process.stderr.write(`report: ${writeReport([result], reportPathFor(path))}\n`);
+        } catch (err) {
+          // The result is written; a report that could not be is said, and the run counts as failed.
+          process.stderr.write(`report not written: ${(err as Error).message}\n`);
+          reportFailed = true;
+        }
+      }
       if (failed.length > 0) {
-        process.stderr.write(`${failed.length} of ${result.runs.length} tests failed (see "failed" runs in the result)\n`);
+        process.stderr.write(
+          `${failed.length} of ${result.runs.length} tests failed (see "failed" runs in the result)\n`,
+        );
         setExit(3);
       }
+      if (reportFailed) setExit(1);
     });
 }

@@ -6,6 +6,7 @@ import { Command, CommanderError } from "commander";
 import { suiteInfo } from "../bench/machine.js";
 import { FableError, UsageError } from "../errors.js";
 import { registerBench } from "./bench.js";
+import { registerReport } from "./report.js";
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, testsFailed: 3 } as const;
 
@@ -18,6 +19,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   let exitCode: number = EXIT.ok;
   registerBench(program, (code) => (exitCode = code));
+  registerReport(program);
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (err) {
