@@ -28,7 +28,10 @@ export function machineId(dir: string = configDir()): string {
   if (existsSync(path)) {
     const id = readFileSync(path, "utf8").trim();
     if (ID_PATTERN.test(id)) return id;
-    throw new FableError("ECONFIG", `${path} does not hold a fable machine id (32 hex digits); delete it to get a new one`);
+    throw new FableError(
+      "ECONFIG",
+      `${path} does not hold a fable machine id (32 hex digits); delete it to get a new one`,
+    );
   }
   const id = randomBytes(16).toString("hex");
   mkdirSync(dir, { recursive: true, mode: 0o700 });

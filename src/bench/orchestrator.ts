@@ -157,7 +157,11 @@ export async function runTest(test: TestPlan, topology: Topology, s: RunSettings
   const { output, samplesPath } = await invokeProbe(test, s);
   try {
     if (!output.ok) {
-      return { ...common, status: "failed", error: { code: output.error.code, message: scrubText(output.error.message) } };
+      return {
+        ...common,
+        status: "failed",
+        error: { code: output.error.code, message: scrubText(output.error.message) },
+      };
     }
     if (!output.pinning.verified) {
       const msg = `pinning to CPUs ${test.cpus.join(",")} not verified: observed ${output.pinning.observed.join(",")}`;

@@ -72,14 +72,7 @@ export interface ProbeSuccess {
 }
 
 export type ProbeErrorCode =
-  | "EUSAGE"
-  | "EPINNING"
-  | "ESEQUENCE"
-  | "EPAYLOAD"
-  | "EUNSUPPORTED"
-  | "ESYSCALL"
-  | "ETIMEOUT"
-  | "EPEER";
+  "EUSAGE" | "EPINNING" | "ESEQUENCE" | "EPAYLOAD" | "EUNSUPPORTED" | "ESYSCALL" | "ETIMEOUT" | "EPEER";
 
 export interface ProbeFailure {
   readonly ok: false;

@@ -13,7 +13,13 @@ function validDoc(): ResultFile {
     schema: 1,
     createdAt: "2026-11-22T10:00:00Z",
     suite: { name: "fable-io", version: "0.1.0", commit: null, dirty: null, engine: "1.0.0" },
-    machine: { id: "0123456789abcdef0123456789abcdef", hardwareKey: hardwareKey("x64", topology, environment), arch: "x64", topology, environment },
+    machine: {
+      id: "0123456789abcdef0123456789abcdef",
+      hardwareKey: hardwareKey("x64", topology, environment),
+      arch: "x64",
+      topology,
+      environment,
+    },
     config: { quick: true, budgetMs: 100, warmupMs: 20, pairs: "representative", sizes: [64], modes: ["latency"] },
     benchmarks: { pipe: { method: "1.0.0", probe: "engine" } },
     runs: [
@@ -37,7 +43,16 @@ function validDoc(): ResultFile {
         samples: { values: [10_000, 11_000, 12_000], of: 3 },
         params: { pipes: 2 },
       },
-      { mechanism: "pipe", mode: "latency", size: 64, cpus: [1, 0], placement: "shared-l3", numaDistance: null, status: "failed", error: { code: "ESEQUENCE", message: "expected 3, received 4" } },
+      {
+        mechanism: "pipe",
+        mode: "latency",
+        size: 64,
+        cpus: [1, 0],
+        placement: "shared-l3",
+        numaDistance: null,
+        status: "failed",
+        error: { code: "ESEQUENCE", message: "expected 3, received 4" },
+      },
     ],
   };
 }
@@ -66,16 +81,31 @@ describe("result file", () => {
   it("rejects unknown keys anywhere, naming the field", () => {
     rejects((d) => (d["hostname"] = "box"), /^\/$/, /unknown key "hostname"/);
     rejects((d) => ((d["machine"] as Record<string, unknown>)["serial"] = "X"), /^\/machine$/, /unknown key "serial"/);
-    rejects((d) => (((d["machine"] as Record<string, unknown>)["environment"] as Record<string, unknown>)["hostname"] = "b"), /environment/);
-    rejects((d) => (((d["runs"] as Record<string, unknown>[])[0] as Record<string, unknown>)["user"] = "me"), /^\/runs\/0/);
+    rejects(
+      (d) => (((d["machine"] as Record<string, unknown>)["environment"] as Record<string, unknown>)["hostname"] = "b"),
+      /environment/,
+    );
+    rejects(
+      (d) => (((d["runs"] as Record<string, unknown>[])[0] as Record<string, unknown>)["user"] = "me"),
+      /^\/runs\/0/,
+    );
   });
 
   it("rejects out-of-shape values, naming the field", () => {
     rejects((d) => ((d["machine"] as Record<string, unknown>)["id"] = "not-hex"), /^\/machine\/id$/);
-    rejects((d) => (((d["runs"] as Record<string, unknown>[])[0] as Record<string, unknown>)["mode"] = "sideways"), /^\/runs\/0/);
+    rejects(
+      (d) => (((d["runs"] as Record<string, unknown>[])[0] as Record<string, unknown>)["mode"] = "sideways"),
+      /^\/runs\/0/,
+    );
     rejects((d) => ((d["suite"] as Record<string, unknown>)["commit"] = "abc"), /^\/suite\/commit$/);
     rejects(
-      (d) => ((((d["machine"] as Record<string, unknown>)["environment"] as Record<string, unknown>)["kernel"] as Record<string, unknown>)["release"] = "6.1 host=alice's box"),
+      (d) =>
+        ((
+          ((d["machine"] as Record<string, unknown>)["environment"] as Record<string, unknown>)["kernel"] as Record<
+            string,
+            unknown
+          >
+        )["release"] = "6.1 host=alice's box"),
       /kernel\/release/,
     );
   });

@@ -35,7 +35,11 @@ describe("fable bench: options", () => {
     assert.deepEqual(config.throughputSizes, [64, 4096, 65536]);
     assert.equal(config.mechanisms.length, MECHANISMS.length);
     assert.throws(
-      () => benchConfig({ mode: "both", quick: false, json: false, progress: false, list: false, mechanisms: "pipe,carrier-pigeon" }, topology),
+      () =>
+        benchConfig(
+          { mode: "both", quick: false, json: false, progress: false, list: false, mechanisms: "pipe,carrier-pigeon" },
+          topology,
+        ),
       { code: "EUSAGE", message: /unknown mechanism "carrier-pigeon"/ },
     );
   });
@@ -61,9 +65,12 @@ describe("fable bench: command line errors", () => {
   });
 
   it("rejects an unwritable output path before running anything", async () => {
-    const r = await runFable(["bench", "-m", "pipe", "--out", "/proc/fable/result.json"], env);
+    // A regular file where a directory should be: unwritable even for root.
+    const blocker = join(scratch.dir, "not-a-dir");
+    writeFileSync(blocker, "");
+    const r = await runFable(["bench", "-m", "pipe", "--out", join(blocker, "result.json")], env);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /cannot write results to \/proc\/fable/);
+    assert.match(r.stderr, /cannot write results to .*not-a-dir/);
   });
 
   it("never overwrites an existing result file", async () => {
@@ -85,7 +92,22 @@ describe("fable bench: command line errors", () => {
   it("reports a corrupted sequence number as a failed test, never as a figure", async () => {
     const out = join(scratch.dir, "corrupt.json");
     const r = await runFable(
-      ["bench", "-m", "pipe,mempipe-spin-safe,node-net-unix", "--quick", "--latency-pairs", "0-1", "--pairs", "0-1", "--corrupt-at", "3", "--budget-ms", "30", "--out", out],
+      [
+        "bench",
+        "-m",
+        "pipe,mempipe-spin-safe,node-net-unix",
+        "--quick",
+        "--latency-pairs",
+        "0-1",
+        "--pairs",
+        "0-1",
+        "--corrupt-at",
+        "3",
+        "--budget-ms",
+        "30",
+        "--out",
+        out,
+      ],
       env,
     );
     assert.equal(r.code, 3, r.stderr);
@@ -130,11 +152,14 @@ describe("fable bench --quick, end to end", () => {
   });
 
   it("has cacheline below every other mechanism's latency on a pair of distinct CPUs", () => {
-    const latency = doc.runs.filter((r): r is RunOk => r.status === "ok" && r.mode === "latency" && r.cpus[0] !== r.cpus[1]);
+    const latency = doc.runs.filter(
+      (r): r is RunOk => r.status === "ok" && r.mode === "latency" && r.cpus[0] !== r.cpus[1],
+    );
     const floor = latency.find((r) => r.mechanism === "cacheline");
     assert.ok(floor);
     for (const r of latency) {
-      if (r.mechanism !== "cacheline") assert.ok(floor.stats.p50 < r.stats.p50, `${r.mechanism} ${r.stats.p50} <= ${floor.stats.p50}`);
+      if (r.mechanism !== "cacheline")
+        assert.ok(floor.stats.p50 < r.stats.p50, `${r.mechanism} ${r.stats.p50} <= ${floor.stats.p50}`);
     }
   });
 
@@ -143,7 +168,8 @@ describe("fable bench --quick, end to end", () => {
     const host = hostname();
     const user = userInfo().username;
     // Whole words only: a 2-letter hostname like "vm" must not match inside "vmsplice".
-    const asWord = (w: string) => new RegExp(`(^|[^A-Za-z0-9])${w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}($|[^A-Za-z0-9])`);
+    const asWord = (w: string) =>
+      new RegExp(`(^|[^A-Za-z0-9])${w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}($|[^A-Za-z0-9])`);
     assert.doesNotMatch(text, asWord(host), "hostname");
     assert.doesNotMatch(text, asWord(user), "user name");
     for (const [, addrs] of Object.entries(networkInterfaces())) {
@@ -152,7 +178,12 @@ describe("fable bench --quick, end to end", () => {
         if (a.mac !== "00:00:00:00:00:00") words.push(a.mac, a.mac.replace(/:/g, ""));
       }
     }
-    for (const file of ["/etc/machine-id", "/proc/sys/kernel/random/boot_id", "/sys/class/dmi/id/product_uuid", "/sys/class/dmi/id/product_serial"]) {
+    for (const file of [
+      "/etc/machine-id",
+      "/proc/sys/kernel/random/boot_id",
+      "/sys/class/dmi/id/product_uuid",
+      "/sys/class/dmi/id/product_serial",
+    ]) {
       if (!existsSync(file)) continue;
       try {
         const value = readFileSync(file, "utf8").trim();
