@@ -1,0 +1,90 @@
+/**
+ * The transport contract: one end of a duplex, ordered, reliable path of *records* between two
+ * peers. Every transport (memory, sab, shm, unix, tcp, pipe) implements it in one file of this
+ * folder and passes one conformance suite (test/transports/conformance.ts).
+ *
+ * What a transport promises
+ * - Records arrive in the order they were published, each exactly once, with the `flags` and `seq`
+ *   the writer gave (the transport never invents or renumbers; sequence numbers belong to the
+ *   channel above). A record's payload is 0 to `maxRecordBytes` bytes; the channel fragments
+ *   larger messages (flags RECORD_FIRST/RECORD_LAST) and reassembles them.
+ * - Writing is two steps so memory can be shared: `reserve(n)` hands out space for one record's
+ *   payload (in shared memory for shm/sab/memory: the peer reads those very bytes; a staging
+ *   buffer for sockets), then `publish(length, flags, seq)` makes the OLDEST unpublished
+ *   reservation visible with `length <= n` bytes. Reservations are published in the order made.
+ *   `reserve` returns null when there is no room (back-pressure); `writable()` resolves when
+ *   there may be.
+ * - Reading is two steps too: `next()` returns the next record not yet returned, or null; its
+ *   `bytes` stay valid and unchanged until `free()` releases it. `free()` releases the OLDEST
+ *   returned record. `readable()` resolves when `next()` may return a record or the end.
+ * - Trust: in "trusted" mode a shared-memory reader may hand out views of shared memory. In
+ *   "untrusted" mode the reader checks every value it reads from shared memory against its
+ *   bounds, reads each once, and copies the payload to private memory before returning it; a
+ *   hostile peer can only make this end fail with a TransportError (never crash, hang, read out
+ *   of bounds, or disturb another transport).
+ * - Ends: `close()` flushes what was published, then tells the peer (its `next()` then returns
+ *   null and `ended` becomes true after the last record). `destroy(err?)` drops everything at
+ *   once. Both are idempotent. A peer that dies (process exit, socket reset, dead futex owner)
+ *   makes this end fail with TransportError code EPEER; `failure` holds the error and every
+ *   pending `readable()`/`writable()` rejects with it.
+ * - Waiting never blocks the event loop beyond a bounded spin, and never occupies a libuv
+ *   thread-pool thread.
+ */
+import { FableError } from "../errors.js";
+
+/** The record is the first (or only) fragment of a message. */
+export const RECORD_FIRST = 1;
+/** The record is the last (or only) fragment of a message. */
+export const RECORD_LAST = 2;
+/** A control record of the channel (epoch end, acknowledgement); never delivered as data. */
+export const RECORD_CONTROL = 4;
+/** Flags the channel may set; a transport carries them unchanged and rejects others. */
+export const RECORD_FLAGS_MASK = 0xff;
+
+export type TransportKind = "memory" | "sab" | "shm" | "unix" | "tcp" | "pipe";
+export type Trust = "trusted" | "untrusted";
+
+export interface InRecord {
+  /** Payload; valid until this record is freed. Private memory in untrusted mode. */
+  readonly bytes: Uint8Array;
+  readonly flags: number;
+  /** Low 32 bits of the channel's sequence number (the channel keeps the high bits). */
+  readonly seq: number;
+}
+
+export type TransportErrorCode =
+  | "EPEER" // the peer died or reset the connection
+  | "EPROTOCOL" // the peer broke the protocol (bad header, size, position, magic): hostile or corrupt
+  | "ECLOSED" // used after close()/destroy()
+  | "ETOOBIG" // a record larger than maxRecordBytes
+  | "EORDER"; // publish/free with nothing outstanding
+
+export class TransportError extends FableError {
+  constructor(code: TransportErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+export interface TransportEnd {
+  readonly kind: TransportKind;
+  readonly trust: Trust;
+  /** True when reserve() hands out memory the peer reads in place. */
+  readonly sharedMemory: boolean;
+  /** Largest payload of one record. */
+  readonly maxRecordBytes: number;
+
+  reserve(bytes: number): Uint8Array | null;
+  publish(length: number, flags: number, seq: number): void;
+  writable(): Promise<void>;
+
+  next(): InRecord | null;
+  free(): void;
+  readable(): Promise<void>;
+
+  /** The peer closed and every record before its close has been returned by next(). */
+  readonly ended: boolean;
+  /** Set once the end has failed; never cleared. */
+  readonly failure: TransportError | undefined;
+  close(): void;
+  destroy(error?: Error): void;
+}
