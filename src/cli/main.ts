@@ -7,6 +7,7 @@ import { suiteInfo } from "../bench/machine.js";
 import { FableError, UsageError } from "../errors.js";
 import { registerBench } from "./bench.js";
 import { registerReport } from "./report.js";
+import { registerResults } from "./results.js";
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, testsFailed: 3 } as const;
 
@@ -20,6 +21,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   let exitCode: number = EXIT.ok;
   registerBench(program, (code) => (exitCode = code));
   registerReport(program);
+  registerResults(program, (code) => (exitCode = code));
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (err) {

@@ -1,0 +1,239 @@
+/**
+ * The privacy and markup scan: every string of a result document, keys included, is matched against
+ * fixed patterns of private data (hostnames, IPv4/IPv6 and MAC addresses, e-mail addresses, home paths,
+ * serial-like strings, UUIDs) and of markup (HTML tags, `javascript:` URLs, control and bidi characters).
+ *
+ * The schema's allow-list keeps private fields out; this scan keeps private *values* out of the fields
+ * that hold text. It runs on any JSON value, before and independently of the schema, so a malformed file
+ * still gets all its privacy problems reported. Found values are shown masked, never in full.
+ *
+ * Exemptions are by field and documented: our own hex ids and hashes are long alphanumerics by design, and
+ * version strings (kernel release, runtime, methods) are dotted numbers that look like IPv4 addresses.
+ */
+import { hostname, userInfo } from "node:os";
+import { pointerOf, ResultProblem } from "./problems.js";
+
+export type PrivateKind = "hostname" | "ipv4" | "ipv6" | "mac" | "email" | "home-path" | "serial" | "uuid" | "word";
+
+const KIND_NAMES: Readonly<Record<PrivateKind, string>> = {
+  hostname: "a hostname (FQDN)",
+  ipv4: "an IPv4 address",
+  ipv6: "an IPv6 address",
+  mac: "a MAC address",
+  email: "an e-mail address",
+  "home-path": "a home directory path",
+  serial: "a serial-number-like string",
+  uuid: "a UUID",
+  word: "this machine's hostname or user name",
+};
+
+/**
+ * Top-level domains a hostname may end in: generic ones, common country codes, and the names LANs use.
+ * A fixed list, not "any word after a dot", so that "c1.xlarge" (an EC2 CPU label) is not a hostname;
+ * without the country codes that are also words or file name parts ("x.id", "x.in", "x.md", "x.sh").
+ */
+const TLDS = [
+  ...["com", "net", "org", "edu", "gov", "mil", "io", "ai", "cloud", "xyz", "tv", "cc", "uk", "de", "fr", "nl"],
+  ...["eu", "jp", "cn", "ru", "br", "au", "ca", "ch", "se", "fi", "dk", "es", "pl", "cz", "kr", "tw", "nz"],
+  ...["za", "ie", "il", "hu", "ro", "pt", "gr", "sk", "si", "lt", "lv", "ee", "lu", "sg", "hk", "th", "vn"],
+  ...["ph", "mx", "ar", "cl", "local", "localdomain", "lan", "internal", "intranet", "corp", "private"],
+  ...["domain", "example", "invalid", "localhost"],
+];
+
+const PATTERNS: ReadonlyArray<readonly [PrivateKind, RegExp]> = [
+  ["email", /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g],
+  [
+    "uuid",
+    /(?<![0-9A-Fa-f])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![0-9A-Fa-f])/g,
+  ],
+  ["mac", /(?<![0-9A-Fa-f:-])[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}(?![0-9A-Fa-f:-])/g],
+  [
+    "ipv6",
+    /(?<![\w:])(?:(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})?::(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})?)(?![\w:])/g,
+  ],
+  ["ipv4", /(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d]|\.\d)/g],
+  [
+    "home-path",
+    /(?:^|[^\w.~-])(?:\/home\/[^/\s"']+|\/Users\/[^/\s"']+|\/root(?![\w.-])|[A-Za-z]:\\Users\\[^\\\s"']+)/g,
+  ],
+  [
+    "hostname",
+    new RegExp(
+      `(?<![\\w.@-])(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+(?:${TLDS.join("|")})(?![\\w-]|\\.[A-Za-z0-9])`,
+      "gi",
+    ),
+  ],
+  // Ten or more letters and digits, at least three of them digits (a serial, a machine-id, a service tag;
+  // not "Uint8Array"), or twelve or more digits.
+  [
+    "serial",
+    /(?<![A-Za-z0-9])(?:(?=(?:[A-Za-z]*\d){3})(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{10,}|\d{12,})(?![A-Za-z0-9])/g,
+  ],
+];
+
+/** Values that identify nobody: loopback and unspecified addresses. */
+function harmless(kind: PrivateKind, value: string): boolean {
+  if (kind === "ipv4") return value.startsWith("127.") || value === "0.0.0.0";
+  if (kind === "ipv6") return value === "::" || value === "::1" || value.split(":").filter((g) => g !== "").length < 2;
+  if (kind === "hostname") return /^localhost\./i.test(value) || /^(?:\d+\.)+[a-z]+$/i.test(value);
+  return false;
+}
+
+/** Our own hex ids and hashes, and the original suite's random temporary names: alphanumerics by design. */
+const ID_FIELDS = [
+  /^\/machine\/id$/,
+  /^\/machine\/hardwareKey$/,
+  /^\/suite\/commit$/,
+  /^\/legacy\/(contentSha256|archive|machineFrom)$/,
+];
+
+/** Version strings: dotted numbers (which look like IPv4), build suffixes and git hashes (which look like serials). */
+const VERSION_FIELDS = [
+  /^\/machine\/environment\/kernel\/release$/,
+  /^\/machine\/environment\/runtime\/(node|v8|uv)$/,
+  /^\/machine\/environment\/os\/versionId$/,
+  /^\/suite\/(version|engine)$/,
+  /^\/benchmarks\/[^/]+\/method$/,
+  /^\/legacy\/conversion$/,
+];
+
+/** CPU flags are a fixed vocabulary of the kernel's (e.g. "avx512vpopcntdq"). */
+const FLAG_FIELDS = [/^\/machine\/environment\/cpu\/flags\/\d+$/];
+
+function exempt(kind: PrivateKind, pointer: string): boolean {
+  const any = (list: RegExp[]) => list.some((re) => re.test(pointer));
+  if (kind === "serial") return any(ID_FIELDS) || any(VERSION_FIELDS) || any(FLAG_FIELDS);
+  if (kind === "ipv4") return any(VERSION_FIELDS);
+  return false;
+}
+
+/** Shows enough of a private value to find it, and not enough to leak it. */
+export function mask(value: string): string {
+  const shown = value.length <= 6 ? value.slice(0, 1) : value.slice(0, 3);
+  return `"${shown}…" (${value.length} characters)`;
+}
+
+export interface ScanOptions {
+  /**
+   * Words that must not appear anywhere (this machine's hostname and user name), matched whole and
+   * case-insensitively; words shorter than 4 characters are ignored (they would match ordinary text).
+   */
+  privateWords?: readonly string[];
+}
+
+const MARKUP: ReadonlyArray<readonly [RegExp, string]> = [
+  [/<\s*\/?\s*[A-Za-z!?]/, "an HTML tag"],
+  [/javascript\s*:/i, "a javascript: URL"],
+  // C0 controls, DEL, C1 controls, line/paragraph separators, bidi overrides and isolates (Trojan Source).
+  // eslint-disable-next-line no-control-regex
+  [/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/, "a control or bidi character"],
+];
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** Problems in one string at one pointer. */
+export function scanString(
+  text: string,
+  file: string,
+  pointer: string,
+  words: readonly RegExp[] = [],
+  where = "value",
+): ResultProblem[] {
+  const problems: ResultProblem[] = [];
+  for (const [re, what] of MARKUP) {
+    if (re.test(text)) {
+      problems.push(
+        new ResultProblem(
+          "EMARKUP",
+          file,
+          pointer,
+          `the ${where} holds ${what}; results hold plain text only: remove it (the site escapes text anyway)`,
+        ),
+      );
+    }
+  }
+  const seen = new Set<string>();
+  for (const [kind, re] of PATTERNS) {
+    if (exempt(kind, pointer)) continue;
+    for (const m of text.matchAll(re)) {
+      let value = m[0];
+      if (kind === "home-path") value = value.replace(/^[^/A-Za-z]/, "");
+      if (harmless(kind, value)) continue;
+      // An address is not also a serial, nor an e-mail's domain also a hostname.
+      if ([...seen].some((s) => s.includes(value) || value.includes(s))) continue;
+      seen.add(value);
+      problems.push(
+        new ResultProblem(
+          "EPRIVATE",
+          file,
+          pointer,
+          `the ${where} holds ${KIND_NAMES[kind]}, ${mask(value)}: results never hold private data; remove it`,
+        ),
+      );
+    }
+  }
+  for (const re of words) {
+    const m = re.exec(text);
+    if (m !== null) {
+      problems.push(
+        new ResultProblem(
+          "EPRIVATE",
+          file,
+          pointer,
+          `the ${where} holds ${KIND_NAMES.word}, ${mask(m[0])}: results never hold private data; remove it`,
+        ),
+      );
+    }
+  }
+  return problems;
+}
+
+/** Problems in every string of a JSON value, keys included, with JSON pointers rooted at the document. */
+export function scanDocument(doc: unknown, file: string, options: ScanOptions = {}): ResultProblem[] {
+  const words = (options.privateWords ?? [])
+    .filter((w) => w.length >= 4)
+    .map((w) => new RegExp(`(?<![A-Za-z0-9])${escapeRegExp(w)}(?![A-Za-z0-9])`, "i"));
+  const problems: ResultProblem[] = [];
+  // Most strings repeat ("latency", "shared-l3") and are clean wherever they are: a string clean under the
+  // strictest rules (no field exemption) is clean at any pointer, so it is scanned once.
+  const clean = new Set<string>();
+  const check = (text: string, path: readonly (string | number)[], where: string) => {
+    if (clean.has(text)) return;
+    if (scanString(text, file, "", words, where).length === 0) {
+      clean.add(text);
+      return;
+    }
+    problems.push(...scanString(text, file, pointerOf(path), words, where));
+  };
+  const walk = (value: unknown, path: (string | number)[]): void => {
+    if (typeof value === "string") {
+      check(value, path, "value");
+    } else if (Array.isArray(value)) {
+      // Only strings and containers can hold text: arrays of numbers (samples) are skipped cheaply.
+      value.forEach((item, i) => {
+        if (typeof item === "string" || (typeof item === "object" && item !== null)) walk(item, [...path, i]);
+      });
+    } else if (typeof value === "object" && value !== null) {
+      for (const [key, item] of Object.entries(value)) {
+        const at = [...path, key];
+        check(key, at, "key");
+        walk(item, at);
+      }
+    }
+  };
+  walk(doc, []);
+  return problems;
+}
+
+/** This machine's hostname and user name: words no result from here should hold. */
+export function localPrivateWords(): string[] {
+  const words = [hostname()];
+  try {
+    words.push(userInfo().username);
+  } catch {
+    // No passwd entry (some containers): no user name to look for.
+  }
+  return words.filter((w) => w.length >= 4);
+}
