@@ -1,0 +1,454 @@
+/**
+ * A connection: ordered, exactly-once messages over one transport end, with the zero-copy buffer
+ * API of DESIGN.md "Channel". The connection owns sequence numbers and epochs; the transport only
+ * moves records. A message is one record, or several fragments (RECORD_FIRST ... RECORD_LAST)
+ * when it is larger than the transport's maxRecordBytes; fragments are reassembled with one copy.
+ *
+ * Writing: getWriteBuffers(maxBytes) hands out buffers in transport memory (the peer reads those
+ * very bytes when the transport shares memory); each committed buffer is one message. [] means
+ * back-pressure: await writable(). send(bytes) queues a whole message of any size.
+ * Reading: getReadBuffers() returns whole messages in order; each stays valid until release().
+ * Holding more than `maxHeldReadBuffers` unreleased is a NoSpaceError (ENOSPACE).
+ * Forwarding: commit(readBufferOfAnotherConnection) copies it into this connection once and
+ * releases it upstream when the copy is published.
+ */
+import { Duplex } from "node:stream";
+import { FableError } from "../errors.js";
+import {
+  type InRecord,
+  RECORD_CONTROL,
+  RECORD_FIRST,
+  RECORD_LAST,
+  TransportError,
+  type TransportEnd,
+} from "../transports/transport.js";
+import { BufferStateError, IoBuffer, NoSpaceError, type ReadBuffer, type WriteBuffer } from "./buffers.js";
+
+export interface ConnectionOptions {
+  /** Most read buffers the application may hold unreleased (default 1024). */
+  readonly maxHeldReadBuffers?: number;
+  /** Largest message send() and reassembly accept (default 256 MiB): a peer cannot make us allocate more. */
+  readonly maxMessageBytes?: number;
+}
+
+/** The connection was closed or destroyed, or its transport failed. */
+export class ConnectionClosedError extends FableError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("ECLOSED", message, options);
+  }
+}
+
+const WHOLE = RECORD_FIRST | RECORD_LAST;
+const DEFAULT_WRITE_BYTES = 64 * 1024;
+
+let nextConnectionId = 1;
+
+interface Outgoing {
+  readonly bytes: Uint8Array;
+  offset: number;
+  readonly done: () => void;
+  readonly fail: (err: Error) => void;
+  /** A forwarded read buffer: released upstream once its copy is published. */
+  readonly upstream?: { connection: Connection; buffer: ReadBuffer };
+}
+
+interface Slot {
+  /** Released by the application (or never handed out: fragments and control records). */
+  released: boolean;
+}
+
+export class Connection {
+  readonly id = nextConnectionId++;
+  #transport: TransportEnd;
+  #epoch = 0;
+  readonly #maxHeld: number;
+  readonly #maxMessage: number;
+
+  // Writer: buffers handed out but not yet published, in reservation order.
+  #reserved: { buffer: IoBuffer; length: number; committed: boolean }[] = [];
+  #sendQueue: Outgoing[] = [];
+  #pumping = false;
+  #nextSeq = 0;
+
+  // Reader: one slot per record taken from the transport and not yet freed, in order.
+  #slots: Slot[] = [];
+  #held = new Map<IoBuffer, Slot | undefined>();
+  #expectSeq = 0;
+  #assembly: Uint8Array[] | undefined;
+  #assemblyBytes = 0;
+  #assemblySeq = 0;
+
+  #closing: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(transport: TransportEnd, options: ConnectionOptions = {}) {
+    this.#transport = transport;
+    this.#maxHeld = options.maxHeldReadBuffers ?? 1024;
+    this.#maxMessage = options.maxMessageBytes ?? 256 * 1024 * 1024;
+  }
+
+  get transport(): TransportEnd {
+    return this.#transport;
+  }
+
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /** Read buffers handed out and not yet released. */
+  get heldReadBuffers(): number {
+    return this.#held.size;
+  }
+
+  #check(): void {
+    const failure = this.#transport.failure;
+    if (failure !== undefined) throw failure;
+    if (this.#closed || this.#closing !== undefined) throw new ConnectionClosedError(`connection ${this.id} is closed`);
+  }
+
+  // ---- writing -------------------------------------------------------------------------
+
+  /** Buffers for up to `maxBytes` (each one message); [] under back-pressure. */
+  getWriteBuffers(maxBytes: number = DEFAULT_WRITE_BYTES): WriteBuffer[] {
+    this.#check();
+    if (!Number.isInteger(maxBytes) || maxBytes < 0) {
+      throw new RangeError(`getWriteBuffers: maxBytes must be a whole number >= 0, got ${maxBytes}`);
+    }
+    // Queued sends go first: a buffer reserved now would overtake them.
+    if (this.#sendQueue.length > 0) return [];
+    const out: WriteBuffer[] = [];
+    const max = this.#transport.maxRecordBytes;
+    let remaining = maxBytes;
+    do {
+      const n = Math.min(remaining, max);
+      const view = this.#transport.reserve(n);
+      if (view === null) break;
+      const buffer = new IoBuffer("write", this, view, this.#epoch, this.#nextSeq++);
+      this.#reserved.push({ buffer, length: n, committed: false });
+      out.push(buffer);
+      remaining -= n;
+    } while (remaining > 0);
+    return out;
+  }
+
+  /**
+   * Publishes a write buffer of this connection (the first `length` bytes, default all), or
+   * forwards a read buffer of another connection. Buffers are published in the order they were
+   * handed out: committing a later one first holds it until the earlier ones are committed.
+   */
+  commit(buffer: IoBuffer, length?: number): void {
+    if (buffer.kind === "read") {
+      this.#forward(buffer);
+      return;
+    }
+    const index = this.#reserved.findIndex((r) => r.buffer === buffer);
+    if (index < 0) {
+      if (buffer.state !== "open") throw new BufferStateError(`write buffer seq ${buffer.seq} was already committed`);
+      throw new BufferStateError(
+        `write buffer seq ${buffer.seq} belongs to connection ${buffer.connection.id}, not ${this.id}`,
+      );
+    }
+    const entry = this.#reserved[index];
+    if (entry === undefined) return;
+    const size = buffer.bytes.length;
+    const n = length ?? size;
+    if (!Number.isInteger(n) || n < 0 || n > size) {
+      throw new RangeError(`commit: length ${n} is outside the buffer's 0..${size} bytes`);
+    }
+    this.#check();
+    buffer.retire("committed");
+    entry.length = n;
+    entry.committed = true;
+    while (this.#reserved.length > 0 && this.#reserved[0]?.committed === true) {
+      const first = this.#reserved.shift();
+      if (first === undefined) break;
+      this.#transport.publish(first.length, WHOLE, first.buffer.seq >>> 0);
+    }
+  }
+
+  /** Resolves when getWriteBuffers() may return buffers again. */
+  async writable(): Promise<void> {
+    this.#check();
+    if (this.#sendQueue.length > 0) await this.#drained();
+    else await this.#transport.writable();
+  }
+
+  /** Sends one message of any size (fragmented if larger than a record); resolves once published. */
+  send(bytes: Uint8Array): Promise<void> {
+    try {
+      this.#check();
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    if (bytes.length > this.#maxMessage) {
+      return Promise.reject(new RangeError(`send: ${bytes.length} bytes exceed maxMessageBytes ${this.#maxMessage}`));
+    }
+    return new Promise<void>((done, fail) => {
+      this.#sendQueue.push({ bytes, offset: 0, done, fail });
+      this.#pump();
+    });
+  }
+
+  #forward(buffer: ReadBuffer): void {
+    if (buffer.connection === this)
+      throw new BufferStateError(`read buffer seq ${buffer.seq} cannot be committed to its own connection`);
+    const upstream = buffer.connection as Connection;
+    if (!(upstream instanceof Connection) || !upstream.#held.has(buffer)) {
+      throw new BufferStateError(`read buffer seq ${buffer.seq} is not held (already released or forwarded)`);
+    }
+    this.#check();
+    // One copy: the upstream buffer stays held (its ring space pinned) until the copy is out.
+    this.#sendQueue.push({
+      bytes: buffer.bytes,
+      offset: 0,
+      done: () => undefined,
+      fail: () => undefined,
+      upstream: { connection: upstream, buffer },
+    });
+    this.#pump();
+  }
+
+  #drained(): Promise<void> {
+    const last = this.#sendQueue[this.#sendQueue.length - 1];
+    if (last === undefined) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const { done, fail } = last;
+      Object.assign(last, {
+        done: () => {
+          done();
+          resolve();
+        },
+        fail: (err: Error) => {
+          fail(err);
+          reject(err);
+        },
+      });
+    });
+  }
+
+  /** Moves queued messages into the transport as space allows. */
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    const t = this.#transport;
+    const max = t.maxRecordBytes;
+    try {
+      while (this.#sendQueue.length > 0 && this.#reserved.length === 0) {
+        const out = this.#sendQueue[0];
+        if (out === undefined) break;
+        const total = out.bytes.length;
+        const n = Math.min(total - out.offset, max);
+        const view = t.reserve(n);
+        if (view === null) {
+          t.writable().then(
+            () => this.#pump(),
+            (err: unknown) => this.#failSends(err as Error),
+          );
+          return;
+        }
+        view.set(out.bytes.subarray(out.offset, out.offset + n));
+        const flags = (out.offset === 0 ? RECORD_FIRST : 0) | (out.offset + n === total ? RECORD_LAST : 0);
+        t.publish(n, flags, this.#nextSeq++ >>> 0);
+        out.offset += n;
+        if (out.offset === total) {
+          this.#sendQueue.shift();
+          if (out.upstream !== undefined) out.upstream.connection.release(out.upstream.buffer);
+          out.done();
+        }
+      }
+    } catch (err) {
+      this.#failSends(err as Error);
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #failSends(err: Error): void {
+    const queue = this.#sendQueue;
+    this.#sendQueue = [];
+    for (const out of queue) out.fail(err);
+  }
+
+  // ---- reading -------------------------------------------------------------------------
+
+  /** Whole messages available now, in order (possibly none). */
+  getReadBuffers(): ReadBuffer[] {
+    const failure = this.#transport.failure;
+    if (failure !== undefined) throw failure;
+    if (this.#closed) throw new ConnectionClosedError(`connection ${this.id} is closed`);
+    if (this.#held.size >= this.#maxHeld) {
+      throw new NoSpaceError(
+        `connection ${this.id}: the application holds ${this.#held.size} read buffers, its limit; release some before reading more`,
+      );
+    }
+    const out: ReadBuffer[] = [];
+    const t = this.#transport;
+    while (this.#held.size < this.#maxHeld) {
+      const record = t.next();
+      if (record === null) break;
+      const message = this.#accept(record);
+      if (message !== undefined) out.push(message);
+    }
+    return out;
+  }
+
+  #accept(record: InRecord): ReadBuffer | undefined {
+    const expected = this.#expectSeq >>> 0;
+    if (record.seq >>> 0 !== expected) {
+      const err = new TransportError(
+        "EPROTOCOL",
+        `connection ${this.id}: record seq ${record.seq}, expected ${expected}`,
+      );
+      this.#transport.destroy(err);
+      throw err;
+    }
+    const seq = this.#expectSeq++;
+    const slot: Slot = { released: false };
+    this.#slots.push(slot);
+    const flags = record.flags;
+    if ((flags & RECORD_CONTROL) !== 0) {
+      // Control records (epoch ends, acknowledgements) belong to reconfiguration: nothing to deliver.
+      this.#releaseSlot(slot);
+      return undefined;
+    }
+    if ((flags & WHOLE) === WHOLE && this.#assembly === undefined) {
+      const buffer = new IoBuffer("read", this, record.bytes, this.#epoch, seq);
+      this.#held.set(buffer, slot);
+      return buffer;
+    }
+    // A fragment: copy it out and free its record at once (in order, via the slot).
+    if ((flags & RECORD_FIRST) !== 0) {
+      if (this.#assembly !== undefined) this.#protocol(`fragment seq ${seq} starts a message inside another`);
+      this.#assembly = [];
+      this.#assemblyBytes = 0;
+      this.#assemblySeq = seq;
+    } else if (this.#assembly === undefined) {
+      this.#protocol(`fragment seq ${seq} continues a message that never started`);
+    }
+    this.#assemblyBytes += record.bytes.length;
+    if (this.#assemblyBytes > this.#maxMessage) this.#protocol(`message over maxMessageBytes ${this.#maxMessage}`);
+    this.#assembly?.push(record.bytes.slice());
+    this.#releaseSlot(slot);
+    if ((flags & RECORD_LAST) === 0) return undefined;
+    const parts = this.#assembly ?? [];
+    const whole = new Uint8Array(this.#assemblyBytes);
+    let at = 0;
+    for (const p of parts) {
+      whole.set(p, at);
+      at += p.length;
+    }
+    this.#assembly = undefined;
+    const buffer = new IoBuffer("read", this, whole, this.#epoch, this.#assemblySeq);
+    this.#held.set(buffer, undefined);
+    return buffer;
+  }
+
+  #protocol(message: string): never {
+    const err = new TransportError("EPROTOCOL", `connection ${this.id}: ${message}`);
+    this.#transport.destroy(err);
+    throw err;
+  }
+
+  /** Gives a read buffer back; its memory may be reused by the transport at once. */
+  release(buffer: ReadBuffer): void {
+    if (buffer.kind !== "read") throw new BufferStateError(`release takes read buffers; commit write buffers`);
+    if (!this.#held.has(buffer)) {
+      if (buffer.connection !== this) {
+        throw new BufferStateError(
+          `read buffer seq ${buffer.seq} belongs to connection ${buffer.connection.id}, not ${this.id}`,
+        );
+      }
+      throw new BufferStateError(`read buffer seq ${buffer.seq} was already released`);
+    }
+    const slot = this.#held.get(buffer);
+    this.#held.delete(buffer);
+    buffer.retire("released");
+    if (slot !== undefined) this.#releaseSlot(slot);
+  }
+
+  #releaseSlot(slot: Slot): void {
+    slot.released = true;
+    // The transport frees oldest-first: free the released prefix.
+    while (this.#slots.length > 0 && this.#slots[0]?.released === true) {
+      this.#slots.shift();
+      if (this.#transport.failure === undefined && !this.#closed) this.#transport.free();
+    }
+  }
+
+  /** Resolves when getReadBuffers() may return messages, or the peer has ended. */
+  readable(): Promise<void> {
+    const failure = this.#transport.failure;
+    if (failure !== undefined) return Promise.reject(failure);
+    return this.#transport.readable();
+  }
+
+  /** True once the peer closed and every message has been read. */
+  get ended(): boolean {
+    return this.#transport.ended;
+  }
+
+  /** Messages as they arrive; each view is valid until the next iteration (copy it to keep it). */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array, void, undefined> {
+    for (;;) {
+      const buffers = this.getReadBuffers();
+      for (const b of buffers) {
+        try {
+          yield b.bytes;
+        } finally {
+          this.release(b);
+        }
+      }
+      if (buffers.length === 0) {
+        if (this.#transport.ended || this.#closed) return;
+        await this.readable();
+      }
+    }
+  }
+
+  /** A Node Duplex over this connection: each written chunk is one message; read chunks are copies. */
+  stream(): Duplex {
+    const iterator = this[Symbol.asyncIterator]();
+    return new Duplex({
+      write: (chunk: Buffer, _encoding, callback) => {
+        this.send(chunk).then(() => callback(), callback);
+      },
+      final: (callback) => {
+        this.close().then(() => callback(), callback);
+      },
+      read() {
+        iterator.next().then(
+          (r) => this.push(r.done === true ? null : Buffer.from(r.value)),
+          (err: unknown) => this.destroy(err as Error),
+        );
+      },
+      destroy: (err, callback) => {
+        this.destroy(err ?? undefined);
+        callback(null);
+      },
+    });
+  }
+
+  // ---- ending ----------------------------------------------------------------------------
+
+  /** Publishes what is queued, then closes the transport. Idempotent: every call gets the same promise. */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#closing = (async () => {
+      while (this.#sendQueue.length > 0 && this.#transport.failure === undefined) await this.#drained();
+      this.#transport.close();
+    })();
+    return this.#closing;
+  }
+
+  /** Drops everything now. Queued sends reject; held buffers become unusable. Idempotent. */
+  destroy(error?: Error): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#failSends(error ?? new ConnectionClosedError(`connection ${this.id} was destroyed`));
+    for (const b of this.#held.keys()) b.retire("released");
+    this.#held.clear();
+    for (const r of this.#reserved) r.buffer.retire("committed");
+    this.#reserved = [];
+    this.#transport.destroy(error);
+  }
+}
