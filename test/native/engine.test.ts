@@ -203,12 +203,18 @@ describe("fable-engine", { skip: missing }, () => {
     });
   });
 
+  // The host may move the two vCPUs between physical cores (or onto SMT siblings) while tests
+  // run, so the three are measured back to back, and a disagreement gets two more tries.
   test("cacheline is the floor: its median round trip is below pipe's and mempipe-spin-safe's", () => {
     const budget = ["--budget-ms", "100"];
-    const cacheline = median(measure("cacheline", "latency", 64, budget));
-    const pipe = median(measure("pipe", "latency", 64, budget));
-    const spin = median(measure("mempipe-spin-safe", "latency", 64, budget));
-    assert.ok(cacheline < pipe, `cacheline ${cacheline} ns vs pipe ${pipe} ns`);
-    assert.ok(cacheline < spin, `cacheline ${cacheline} ns vs mempipe-spin-safe ${spin} ns`);
+    const attempts: string[] = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const spin = median(measure("mempipe-spin-safe", "latency", 64, budget));
+      const cacheline = median(measure("cacheline", "latency", 64, budget));
+      const pipe = median(measure("pipe", "latency", 64, budget));
+      if (cacheline < pipe && cacheline < spin) return;
+      attempts.push(`cacheline ${cacheline} ns, pipe ${pipe} ns, mempipe-spin-safe ${spin} ns`);
+    }
+    assert.fail(`cacheline was not the lowest median in 3 attempts: ${attempts.join("; ")}`);
   });
 });
