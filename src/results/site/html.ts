@@ -6,46 +6,14 @@
  *
  * Pages carry a Content-Security-Policy that allows no script and no network at all.
  */
-import { escapeHtml } from "../report/index.js";
+// One safe-by-construction template tag serves the report and the site alike.
+import { join, markup, Markup, trusted, type Interpolation } from "../report/html.js";
 
-export class Html {
-  constructor(readonly text: string) {}
-  toString(): string {
-    return this.text;
-  }
-}
-
-export type Value = Html | string | number | boolean | null | undefined | readonly Value[];
-
-function interpolate(value: Value): string {
-  if (value instanceof Html) return value.text;
-  if (value === null || value === undefined || value === false) return "";
-  if (value === true) return "true";
-  if (typeof value === "number") {
-    if (!Number.isFinite(value)) throw new RangeError(`html: ${value} is not a finite number`);
-    return Number.isInteger(value) ? String(value) : String(Math.round(value * 100) / 100);
-  }
-  if (typeof value === "string") return escapeHtml(value);
-  return value.map(interpolate).join("");
-}
-
-/** Template tag: the literal parts are markup; every interpolated value is escaped unless it is Html. */
-export function h(strings: TemplateStringsArray, ...values: readonly Value[]): Html {
-  let out = strings[0] ?? "";
-  values.forEach((v, i) => {
-    out += interpolate(v) + (strings[i + 1] ?? "");
-  });
-  return new Html(out);
-}
-
-export function joinHtml(parts: readonly Html[], separator = ""): Html {
-  return new Html(parts.map((p) => p.text).join(separator));
-}
-
-/** Markup this program made itself (never text from a result file). */
-export function trustedHtml(text: string): Html {
-  return new Html(text);
-}
+export { Markup as Html };
+export type Value = Interpolation;
+export const h = markup;
+export const joinHtml = join;
+export const trustedHtml = trusted;
 
 export const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
 
@@ -70,7 +38,7 @@ nav.fable-site-nav a { color: #fff; margin-right: 14px; }
 `;
 
 /** A complete page of the site: the navigation bar, a title, the body. `root` is the path to the site root. */
-export function page(title: string, root: string, body: Html): string {
+export function page(title: string, root: string, body: Markup): string {
   return h`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -90,7 +58,7 @@ ${body}
 `.text;
 }
 
-export function nav(root: string): Html {
+export function nav(root: string): Markup {
   return h`<nav class="fable-site-nav"><a href="${root}index.html">Machines</a><a href="${root}compare.html">Compare</a><a href="${root}series.html">Series</a><a href="${root}paper.html">The 2012 paper's figures</a></nav>`;
 }
 
