@@ -128,7 +128,8 @@ describe("fable bench --quick, end to end", () => {
 
   before(async () => {
     const r = await runFable(["bench", "--quick", "--out", out], env);
-    assert.equal(r.code, 0, r.stderr);
+    // On failure, say which test failed and why (the summary's last section).
+    assert.equal(r.code, 0, `${r.stderr}\n${r.stdout.slice(r.stdout.indexOf("failed tests:"))}`);
     stdout = r.stdout;
     assert.match(r.stderr, new RegExp(`result: ${out}`));
     text = readFileSync(out, "utf8");
