@@ -80,6 +80,8 @@ export class Connection {
 
   #closing: Promise<void> | undefined;
   #closed = false;
+  /** The transport was closed by us: it frees nothing more (held buffers die with it). */
+  #transportClosed = false;
 
   constructor(transport: TransportEnd, options: ConnectionOptions = {}) {
     this.#transport = transport;
@@ -371,7 +373,7 @@ export class Connection {
     // The transport frees oldest-first: free the released prefix.
     while (this.#slots.length > 0 && this.#slots[0]?.released === true) {
       this.#slots.shift();
-      if (this.#transport.failure === undefined && !this.#closed) this.#transport.free();
+      if (this.#transport.failure === undefined && !this.#closed && !this.#transportClosed) this.#transport.free();
     }
   }
 
@@ -435,6 +437,7 @@ export class Connection {
     if (this.#closing !== undefined) return this.#closing;
     this.#closing = (async () => {
       while (this.#sendQueue.length > 0 && this.#transport.failure === undefined) await this.#drained();
+      this.#transportClosed = true;
       this.#transport.close();
     })();
     return this.#closing;

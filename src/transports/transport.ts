@@ -27,6 +27,15 @@
  *   once. Both are idempotent. A peer that dies (process exit, socket reset, dead futex owner)
  *   makes this end fail with TransportError code EPEER; `failure` holds the error and every
  *   pending `readable()`/`writable()` rejects with it.
+ * - After the peer closed, reserve()/publish() throw ECLOSED and a pending writable() settles.
+ *   After this end failed, every operation throws `failure` (records that had arrived are not
+ *   delivered: the channel re-sends what was not acknowledged). After this end's own close,
+ *   every operation, free() included, throws ECLOSED.
+ * - Wrong arguments (size, flags outside RECORD_FLAGS_MASK, seq outside 0..2^32-1) throw a
+ *   UsageError; publishing more than was reserved is ETOOBIG. The channel passes seq mod 2^32.
+ * - `reserve` returns null only while something of this end is in flight; `writable()` resolves
+ *   when some of it has gone (not on a fixed high-water mark of the runtime's).
+ * - Both ends of a stream transport use the same maxRecordBytes; a mismatch is EPROTOCOL.
  * - Waiting never blocks the event loop beyond a bounded spin, and never occupies a libuv
  *   thread-pool thread.
  */
