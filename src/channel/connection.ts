@@ -329,7 +329,8 @@ export class Connection {
     }
     this.#assemblyBytes += record.bytes.length;
     if (this.#assemblyBytes > this.#maxMessage) this.#protocol(`message over maxMessageBytes ${this.#maxMessage}`);
-    this.#assembly?.push(record.bytes.slice());
+    // A copy (a new array: Buffer.prototype.slice would return a view of transport memory).
+    this.#assembly?.push(new Uint8Array(record.bytes));
     this.#releaseSlot(slot);
     if ((flags & RECORD_LAST) === 0) return undefined;
     const parts = this.#assembly ?? [];

@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { BufferStateError, NoSpaceError } from "../../src/channel/buffers.js";
 import { Connection } from "../../src/channel/connection.js";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { memoryPair, type MemoryOptions } from "../../src/transports/memory.js";
+import { connectTcp, listenTcp } from "../../src/transports/tcp.js";
+import type { TransportEnd } from "../../src/transports/transport.js";
+import { connectUnix, listenUnix } from "../../src/transports/unix.js";
 
 function pair(options: MemoryOptions = {}, held?: number): [Connection, Connection] {
   const [a, b] = memoryPair(options);
@@ -21,7 +26,7 @@ async function readAll(conn: Connection, count: number): Promise<Uint8Array[]> {
   while (out.length < count) {
     const bufs = conn.getReadBuffers();
     for (const b of bufs) {
-      out.push(b.bytes.slice());
+      out.push(new Uint8Array(b.bytes));
       conn.release(b);
     }
     if (bufs.length === 0) await conn.readable();
@@ -161,7 +166,7 @@ describe("connection", () => {
       await a.close();
     })();
     const got: Uint8Array[] = [];
-    for await (const m of b) got.push(m.slice());
+    for await (const m of b) got.push(new Uint8Array(m));
     await writer;
     assert.deepEqual(got, sent);
 
@@ -199,4 +204,41 @@ describe("connection", () => {
     assert.throws(() => other.commit(w), { code: "EBUFFERSTATE", message: /belongs to connection/ });
     assert.throws(() => a.release(w), { code: "EBUFFERSTATE", message: /release takes read buffers/ });
   });
+
+  for (const kind of ["tcp", "unix"] as const) {
+    it(`carries the same messages, fragmented and reassembled, over ${kind}`, async () => {
+      const o = { maxRecordBytes: 64 * 1024 };
+      let ends: [TransportEnd, TransportEnd];
+      let closeListener: () => Promise<void>;
+      if (kind === "tcp") {
+        const l = await listenTcp({}, o);
+        const [b, a] = await Promise.all([l.accept(), connectTcp(l.address, o)]);
+        ends = [a, b];
+        closeListener = () => l.close();
+      } else {
+        const l = await listenUnix(join(tmpdir(), `fable-conn-${process.pid}-${Date.now()}.sock`), o);
+        const [b, a] = await Promise.all([l.accept(), connectUnix(l.address.path, o)]);
+        ends = [a, b];
+        closeListener = () => l.close();
+      }
+      const a = new Connection(ends[0]);
+      const b = new Connection(ends[1]);
+      try {
+        const messages = [0, 1, 65_536, 65_537, 2 * 1024 * 1024 + 3].map((n, i) => pattern(n, i));
+        const sending = Promise.all(messages.map((m) => a.send(m)));
+        const got = await readAll(b, messages.length);
+        await sending;
+        for (const [i, m] of messages.entries()) assert.deepEqual(got[i], m, `message ${i}`);
+        const [w] = a.getWriteBuffers(16);
+        assert.ok(w);
+        w.bytes.fill(7);
+        a.commit(w);
+        assert.deepEqual([...((await readAll(b, 1))[0] ?? [])], new Array(16).fill(7));
+      } finally {
+        await a.close();
+        await b.close();
+        await closeListener();
+      }
+    });
+  }
 });
