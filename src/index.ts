@@ -1,0 +1,22 @@
+/**
+ * fable-io's public entry point: connections and the transports under them. Minimal on purpose;
+ * everything else (the bench, the results database) is reached through the `fable` command.
+ */
+export { FableError, UsageError } from "./errors.js";
+export { BufferStateError, NoSpaceError, type ReadBuffer, type WriteBuffer } from "./channel/buffers.js";
+export { Connection, ConnectionClosedError, type ConnectionOptions } from "./channel/connection.js";
+export {
+  type InRecord,
+  RECORD_FIRST,
+  RECORD_LAST,
+  TransportError,
+  type TransportEnd,
+  type TransportKind,
+  type Trust,
+} from "./transports/transport.js";
+export { memoryPair, type MemoryOptions } from "./transports/memory.js";
+export { connectUnix, listenUnix, type UnixAddress } from "./transports/unix.js";
+export { connectTcp, listenTcp, type TcpAddress } from "./transports/tcp.js";
+export { pipeFromFds, pipeFromStreams, pipePair } from "./transports/pipe.js";
+export type { TransportListener } from "./transports/net-listener.js";
+export type { StreamEndOptions } from "./transports/stream-end.js";
