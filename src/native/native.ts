@@ -15,6 +15,53 @@ export interface NativeCapabilities {
 
 export type FutexWaitResult = "woken" | "not-equal" | "timed-out" | "interrupted";
 
+/**
+ * Memory holding a futex word: an ArrayBuffer (e.g. one made by shmMap), or a TypedArray, which
+ * may view a SharedArrayBuffer (N-API in Node 20 takes no SharedArrayBuffer itself). A view's
+ * byteOffset arguments count from the view's start.
+ */
+export type FutexMemory = ArrayBuffer | Int32Array | Uint32Array | Uint8Array;
+
+/** Why a waiter's sleep ended: the word changed before it slept, it was woken (maybe spuriously),
+ * its time ran out, or the page is gone (EFAULT: unmapped under it). */
+export type WaiterResult = "woken" | "not-equal" | "timed-out" | "fault";
+
+/**
+ * A native thread that sleeps on one shared 32-bit word on behalf of the JS thread (see
+ * {@link NativeAddon.waiterCreate}). Not a libuv thread-pool thread.
+ */
+export interface Waiter {
+  /**
+   * Starts one sleep: the thread does FUTEX_WAIT while the word equals `expected`, for at most
+   * `timeoutMs` (negative: no limit), then calls the callback once on the JS thread. While armed
+   * the waiter keeps the event loop alive. Throws EARG when already armed (until its callback has
+   * run) or closed.
+   */
+  arm(expected: number, timeoutMs: number): void;
+  /** True from arm() until the callback runs (false once closed). */
+  readonly armed: boolean;
+  /**
+   * Stops and joins the thread; a pending callback is dropped. Idempotent; also done at env
+   * teardown (process or worker exit) and when the waiter is garbage-collected. Close it before
+   * unmapping the memory; if the pages vanish first the thread still ends (within 200 ms).
+   */
+  close(): void;
+}
+
+/** A message received from a unix socket with the file descriptors it carried (SCM_RIGHTS). */
+export interface ReceivedFds {
+  /** The bytes read: empty (and no fds) means end of stream. */
+  readonly data: Uint8Array;
+  /** Received descriptors, close-on-exec; the caller owns them (close with fs.closeSync). */
+  readonly fds: number[];
+}
+
+export interface PeerCredentials {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
 export interface NativeAddon {
   readonly capabilities: NativeCapabilities;
 
@@ -47,7 +94,31 @@ export interface NativeAddon {
    * Blocks the calling thread while the 32-bit word at `byteOffset` equals `expected`
    * (FUTEX_WAIT on a shared mapping), for at most `timeoutMs` (negative: no limit).
    */
-  futexWait(buffer: ArrayBuffer, byteOffset: number, expected: number, timeoutMs: number): FutexWaitResult;
+  futexWait(buffer: FutexMemory, byteOffset: number, expected: number, timeoutMs: number): FutexWaitResult;
   /** Wakes up to `count` waiters on the word at `byteOffset`. Returns how many were woken. */
-  futexWake(buffer: ArrayBuffer, byteOffset: number, count: number): number;
+  futexWake(buffer: FutexMemory, byteOffset: number, count: number): number;
+
+  /**
+   * Creates a {@link Waiter} on the 32-bit word at `byteOffset` of `memory` (4-byte aligned). Its
+   * thread starts now and sleeps on a private condition until armed; the memory is kept alive
+   * while the waiter lives.
+   */
+  waiterCreate(memory: FutexMemory, byteOffset: number, callback: (result: WaiterResult) => void): Waiter;
+
+  /**
+   * Sends `data` (at least one byte) with the descriptors `fds` (at most 16) over the connected
+   * unix stream socket `socketFd` (sendmsg, SCM_RIGHTS, non-blocking). Returns the bytes sent.
+   * Throws with code "EAGAIN" when the socket buffer is full. The fds stay open here.
+   * The fd of a Node net.Socket over a unix socket is `socket._handle.fd` (undocumented but
+   * stable); pause the socket first so libuv does not read (and drop) what the peer sends.
+   */
+  sendFds(socketFd: number, fds: readonly number[], data: Uint8Array): number;
+  /**
+   * Receives one message of at most `maxBytes` bytes and at most `maxFds` descriptors (recvmsg,
+   * non-blocking). Returns null when nothing is there yet. Too many descriptors: all are closed
+   * and it throws.
+   */
+  recvFds(socketFd: number, maxFds: number, maxBytes: number): ReceivedFds | null;
+  /** Credentials of the process at the other end of a unix socket (SO_PEERCRED, taken at connect). */
+  peerCredentials(socketFd: number): PeerCredentials;
 }

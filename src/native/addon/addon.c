@@ -4,6 +4,10 @@
 #include <node_api.h>
 
 #include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -340,23 +344,51 @@ static napi_value shm_unmap(napi_env env, napi_callback_info info) {
 
 // ---- futex --------------------------------------------------------------------------------
 
-static bool word_at(napi_env env, napi_value ab, napi_value off, const char* fn, uint32_t** out) {
-  void* data;
-  size_t len;
-  bool is_ab = false;
-  napi_is_arraybuffer(env, ab, &is_ab);
-  if (!is_ab || napi_get_arraybuffer_info(env, ab, &data, &len) != napi_ok) {
-    throw_code(env, "EARG", "%s: first argument must be an ArrayBuffer", fn);
-    return false;
+// The bytes behind an ArrayBuffer, or behind a TypedArray (which may view a SharedArrayBuffer:
+// N-API in Node 20 cannot take a SharedArrayBuffer itself, but it gives a view's data pointer).
+static bool memory_of(napi_env env, napi_value v, const char* fn, char** data, size_t* len) {
+  bool is = false;
+  napi_is_arraybuffer(env, v, &is);
+  if (is) {
+    void* d;
+    if (napi_get_arraybuffer_info(env, v, &d, len) != napi_ok) goto bad;
+    *data = d;
+    return true;
   }
+  napi_is_typedarray(env, v, &is);
+  if (is) {
+    napi_typedarray_type type;
+    size_t n;
+    void* d;
+    if (napi_get_typedarray_info(env, v, &type, &n, &d, NULL, NULL) != napi_ok) goto bad;
+    size_t elem = 1;
+    switch (type) {
+      case napi_int16_array: case napi_uint16_array: elem = 2; break;
+      case napi_int32_array: case napi_uint32_array: case napi_float32_array: elem = 4; break;
+      case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: elem = 8; break;
+      default: break;
+    }
+    *data = d;
+    *len = n * elem;
+    return true;
+  }
+bad:
+  throw_code(env, "EARG", "%s: first argument must be an ArrayBuffer or a TypedArray (e.g. over a SharedArrayBuffer)", fn);
+  return false;
+}
+
+static bool word_at(napi_env env, napi_value ab, napi_value off, const char* fn, uint32_t** out) {
+  char* data;
+  size_t len;
+  if (!memory_of(env, ab, fn, &data, &len)) return false;
   int64_t o;
   if (!get_int64(env, off, "byteOffset", &o)) return false;
-  if (o < 0 || (o & 3) != 0 || (uint64_t)o + 4 > len) {
+  if (data == NULL || o < 0 || (o & 3) != 0 || (uint64_t)o + 4 > len || ((uintptr_t)(data + o) & 3) != 0) {
     throw_code(env, "EARG", "%s: byteOffset %lld must be 4-byte aligned and within the %zu-byte buffer", fn,
                (long long)o, len);
     return false;
   }
-  *out = (uint32_t*)((char*)data + o);
+  *out = (uint32_t*)(data + o);
   return true;
 }
 
@@ -410,6 +442,485 @@ static napi_value futex_wake(napi_env env, napi_callback_info info) {
   return make_int(env, r);
 }
 
+// ---- waiter: a native thread that sleeps on a shared word and calls back into JS ----------
+//
+// One thread per waiter, started once and reused. While idle it sleeps on a private condition
+// variable; arm(expected, timeoutMs) hands it one FUTEX_WAIT on the shared word, after which it
+// queues one call of the JS callback through a thread-safe function and goes idle again. It never
+// uses the libuv thread pool. The thread-safe function is ref'd only while armed, so an armed
+// waiter keeps the event loop alive (a process waiting for data does not exit) and an idle one
+// does not. The FUTEX_WAIT runs in slices so that close() is prompt even if the word's pages
+// were unmapped under it (a FUTEX_WAKE cannot reach a waiter on an unmapped page).
+//
+// Ownership: the JS wrapper and the thread-safe function each hold one reference; the struct is
+// freed when both are gone (both finalizers run on the JS thread). close() stops and joins the
+// thread; it runs explicitly, from the wrapper's finalizer (GC), or from the env cleanup hook
+// (worker or process teardown), whichever comes first.
+
+#define WAITER_SLICE_MS 200
+#define WAITER_STACK_BYTES (64 * 1024)
+
+enum { WAITER_IDLE, WAITER_ARMED, WAITER_FIRED };
+
+typedef struct {
+  napi_env env;
+  napi_threadsafe_function tsfn;
+  napi_ref memory_ref;  // keeps the buffer (and so the mapping or SAB) alive while the thread may touch it
+  uint32_t* word;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  // Under mu:
+  int state;
+  uint32_t expected;
+  int64_t timeout_ms;
+  const char* result;
+  // Read by the thread without the lock.
+  atomic_int stopping;
+  // JS thread only:
+  bool closed, tsfn_alive, tsfn_refed, hook_added;
+  int owners;
+} waiter_t;
+
+static void waiter_release_owner(waiter_t* w) {
+  if (--w->owners > 0) return;
+  pthread_mutex_destroy(&w->mu);
+  pthread_cond_destroy(&w->cv);
+  free(w);
+}
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+// Sleeps while *word == expected. Returns why it stopped; NULL when close() stopped it.
+static const char* waiter_sleep(waiter_t* w, uint32_t expected, int64_t timeout_ms) {
+  int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : INT64_MAX;
+  for (;;) {
+    if (atomic_load(&w->stopping)) return NULL;
+    int64_t left = deadline == INT64_MAX ? WAITER_SLICE_MS : deadline - now_ms();
+    if (left <= 0) return "timed-out";
+    if (left > WAITER_SLICE_MS) left = WAITER_SLICE_MS;
+    struct timespec ts = {(time_t)(left / 1000), (long)((left % 1000) * 1000000)};
+    long r = syscall(SYS_futex, w->word, FUTEX_WAIT, expected, &ts, NULL, 0);
+    if (r == 0) return "woken";
+    if (errno == EAGAIN) return "not-equal";
+    if (errno == EINTR || errno == ETIMEDOUT) continue;
+    return "fault";  // EFAULT: the page is gone; the JS side finds out why
+  }
+}
+
+static void* waiter_main(void* arg) {
+  waiter_t* w = arg;
+  for (;;) {
+    pthread_mutex_lock(&w->mu);
+    while (w->state != WAITER_ARMED && !atomic_load(&w->stopping)) pthread_cond_wait(&w->cv, &w->mu);
+    uint32_t expected = w->expected;
+    int64_t timeout_ms = w->timeout_ms;
+    pthread_mutex_unlock(&w->mu);
+    if (atomic_load(&w->stopping)) break;
+    const char* result = waiter_sleep(w, expected, timeout_ms);
+    if (result == NULL) break;
+    pthread_mutex_lock(&w->mu);
+    w->state = WAITER_FIRED;
+    w->result = result;
+    pthread_mutex_unlock(&w->mu);
+    // Unlimited queue and non-blocking: this never waits on the JS thread (which may be joining us).
+    napi_call_threadsafe_function(w->tsfn, NULL, napi_tsfn_nonblocking);
+  }
+  return NULL;
+}
+
+static void waiter_unref(waiter_t* w) {
+  if (w->tsfn_refed && w->tsfn_alive) napi_unref_threadsafe_function(w->env, w->tsfn);
+  w->tsfn_refed = false;
+}
+
+static void waiter_cleanup_hook(void* arg);
+
+static void waiter_close(waiter_t* w) {
+  if (w->closed) return;
+  w->closed = true;
+  pthread_mutex_lock(&w->mu);
+  atomic_store(&w->stopping, 1);
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+  // Wake the thread out of FUTEX_WAIT. Other sleepers on the word wake too: every user of a
+  // futex word re-checks its condition, so a spurious wake-up costs them one loop. EFAULT (the
+  // page is unmapped) is harmless: the slice timeout ends that wait.
+  syscall(SYS_futex, w->word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+  pthread_join(w->thread, NULL);
+  waiter_unref(w);
+  if (w->tsfn_alive) napi_release_threadsafe_function(w->tsfn, napi_tsfn_abort);
+  if (w->memory_ref != NULL) {
+    napi_delete_reference(w->env, w->memory_ref);
+    w->memory_ref = NULL;
+  }
+  if (w->hook_added) {
+    w->hook_added = false;
+    napi_remove_env_cleanup_hook(w->env, waiter_cleanup_hook, w);
+  }
+}
+
+static void waiter_cleanup_hook(void* arg) {
+  waiter_t* w = arg;
+  w->hook_added = false;  // Node removes a hook as it runs it
+  waiter_close(w);
+}
+
+static void waiter_call_js(napi_env env, napi_value callback, void* context, void* data) {
+  (void)data;
+  waiter_t* w = context;
+  if (env == NULL || w->closed) return;
+  pthread_mutex_lock(&w->mu);
+  const char* result = w->result;
+  w->state = WAITER_IDLE;
+  pthread_mutex_unlock(&w->mu);
+  waiter_unref(w);
+  napi_value undefined, arg;
+  napi_get_undefined(env, &undefined);
+  napi_create_string_utf8(env, result, NAPI_AUTO_LENGTH, &arg);
+  // An exception thrown by the callback is reported by Node as uncaught.
+  napi_call_function(env, undefined, callback, 1, &arg, NULL);
+}
+
+static void waiter_tsfn_finalize(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  waiter_t* w = data;
+  w->tsfn_alive = false;
+  w->tsfn_refed = false;
+  waiter_release_owner(w);
+}
+
+static void waiter_wrapper_finalize(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  waiter_t* w = data;
+  waiter_close(w);
+  waiter_release_owner(w);
+}
+
+static waiter_t* this_waiter(napi_env env, napi_callback_info info, size_t want, napi_value* argv) {
+  size_t argc = want;
+  napi_value self;
+  if (napi_get_cb_info(env, info, &argc, argv, &self, NULL) != napi_ok) return NULL;
+  for (size_t i = argc; i < want; i++) napi_get_undefined(env, &argv[i]);
+  waiter_t* w = NULL;
+  if (napi_unwrap(env, self, (void**)&w) != napi_ok || w == NULL) {
+    throw_code(env, "EARG", "Waiter method called on an object that is not a Waiter");
+    return NULL;
+  }
+  return w;
+}
+
+static napi_value waiter_arm(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  waiter_t* w = this_waiter(env, info, 2, argv);
+  if (w == NULL) return NULL;
+  int64_t expected, timeout_ms;
+  if (!get_int64(env, argv[0], "Waiter.arm: expected", &expected)) return NULL;
+  if (!get_int64(env, argv[1], "Waiter.arm: timeoutMs", &timeout_ms)) return NULL;
+  if (expected < INT32_MIN || expected > UINT32_MAX) {
+    throw_code(env, "EARG", "Waiter.arm: expected %lld is not a 32-bit value", (long long)expected);
+    return NULL;
+  }
+  if (w->closed) {
+    throw_code(env, "EARG", "Waiter.arm: the waiter is closed");
+    return NULL;
+  }
+  pthread_mutex_lock(&w->mu);
+  int state = w->state;
+  if (state == WAITER_IDLE) {
+    w->state = WAITER_ARMED;
+    w->expected = (uint32_t)expected;
+    w->timeout_ms = timeout_ms;
+    pthread_cond_signal(&w->cv);
+  }
+  pthread_mutex_unlock(&w->mu);
+  if (state != WAITER_IDLE) {
+    throw_code(env, "EARG", "Waiter.arm: already armed (wait for the callback before arming again)");
+    return NULL;
+  }
+  if (!w->tsfn_refed && w->tsfn_alive) {
+    napi_ref_threadsafe_function(env, w->tsfn);
+    w->tsfn_refed = true;
+  }
+  return NULL;
+}
+
+static napi_value waiter_close_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  waiter_t* w = this_waiter(env, info, 0, argv);
+  if (w == NULL) return NULL;
+  waiter_close(w);
+  return NULL;
+}
+
+static napi_value waiter_armed_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  waiter_t* w = this_waiter(env, info, 0, argv);
+  if (w == NULL) return NULL;
+  pthread_mutex_lock(&w->mu);
+  bool armed = !w->closed && w->state != WAITER_IDLE;
+  pthread_mutex_unlock(&w->mu);
+  napi_value r;
+  napi_get_boolean(env, armed, &r);
+  return r;
+}
+
+// new Waiter(memory, byteOffset, callback): only reached through waiterCreate.
+static napi_value waiter_construct(napi_env env, napi_callback_info info) {
+  napi_value argv[3], self;
+  size_t argc = 3;
+  if (napi_get_cb_info(env, info, &argc, argv, &self, NULL) != napi_ok) return NULL;
+  for (size_t i = argc; i < 3; i++) napi_get_undefined(env, &argv[i]);
+  uint32_t* word;
+  if (!word_at(env, argv[0], argv[1], "waiterCreate", &word)) return NULL;
+  napi_valuetype t;
+  napi_typeof(env, argv[2], &t);
+  if (t != napi_function) {
+    throw_code(env, "EARG", "waiterCreate: callback must be a function");
+    return NULL;
+  }
+  waiter_t* w = calloc(1, sizeof *w);
+  if (w == NULL) {
+    throw_code(env, "ESYSCALL", "waiterCreate: out of memory");
+    return NULL;
+  }
+  w->env = env;
+  w->word = word;
+  w->state = WAITER_IDLE;
+  atomic_init(&w->stopping, 0);
+  pthread_mutex_init(&w->mu, NULL);
+  pthread_cond_init(&w->cv, NULL);
+
+  napi_value name;
+  napi_create_string_utf8(env, "fable-waiter", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, argv[2], NULL, name, 0, 1, w, waiter_tsfn_finalize, w, waiter_call_js,
+                                      &w->tsfn) != napi_ok) {
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    free(w);
+    throw_code(env, "ESYSCALL", "waiterCreate: napi_create_threadsafe_function failed");
+    return NULL;
+  }
+  w->tsfn_alive = true;
+  w->owners = 1;  // the thread-safe function
+  napi_unref_threadsafe_function(env, w->tsfn);
+
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, WAITER_STACK_BYTES);
+  int e = pthread_create(&w->thread, &attr, waiter_main, w);
+  pthread_attr_destroy(&attr);
+  if (e != 0) {
+    w->closed = true;
+    napi_release_threadsafe_function(w->tsfn, napi_tsfn_abort);  // its finalizer frees w
+    throw_code(env, "ESYSCALL", "waiterCreate: pthread_create failed: %s", strerror(e));
+    return NULL;
+  }
+  napi_create_reference(env, argv[0], 1, &w->memory_ref);
+  if (napi_wrap(env, self, w, waiter_wrapper_finalize, NULL, NULL) != napi_ok) {
+    waiter_close(w);
+    throw_code(env, "ESYSCALL", "waiterCreate: napi_wrap failed");
+    return NULL;
+  }
+  w->owners++;  // the wrapper
+  if (napi_add_env_cleanup_hook(env, waiter_cleanup_hook, w) == napi_ok) w->hook_added = true;
+  return self;
+}
+
+typedef struct {
+  napi_ref waiter_class;
+} instance_t;
+
+static void instance_finalize(napi_env env, void* data, void* hint) {
+  (void)hint;
+  instance_t* inst = data;
+  napi_delete_reference(env, inst->waiter_class);
+  free(inst);
+}
+
+static napi_value waiter_create(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv, NULL)) return NULL;
+  instance_t* inst;
+  napi_value cls, obj;
+  CHECK_NAPI(env, napi_get_instance_data(env, (void**)&inst));
+  CHECK_NAPI(env, napi_get_reference_value(env, inst->waiter_class, &cls));
+  if (napi_new_instance(env, cls, 3, argv, &obj) != napi_ok) return NULL;
+  return obj;
+}
+
+// ---- unix sockets: fd passing and peer credentials -----------------------------------------
+
+#define MAX_PASSED_FDS 16
+
+static bool get_fd(napi_env env, napi_value v, const char* what, int* out) {
+  int64_t fd;
+  if (!get_int64(env, v, what, &fd)) return false;
+  if (fd < 0 || fd > INT_MAX) {
+    throw_code(env, "EARG", "%s %lld is not a file descriptor", what, (long long)fd);
+    return false;
+  }
+  *out = (int)fd;
+  return true;
+}
+
+static napi_value send_fds(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv, NULL)) return NULL;
+  int sock;
+  if (!get_fd(env, argv[0], "sendFds: socketFd", &sock)) return NULL;
+  bool is_array = false;
+  napi_is_array(env, argv[1], &is_array);
+  if (!is_array) {
+    throw_code(env, "EARG", "sendFds: fds must be an array of file descriptors");
+    return NULL;
+  }
+  uint32_t n;
+  napi_get_array_length(env, argv[1], &n);
+  if (n > MAX_PASSED_FDS) {
+    throw_code(env, "EARG", "sendFds: %u fds is more than the %d one message may carry", n, MAX_PASSED_FDS);
+    return NULL;
+  }
+  int fds[MAX_PASSED_FDS];
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value e;
+    napi_get_element(env, argv[1], i, &e);
+    if (!get_fd(env, e, "sendFds: each fd", &fds[i])) return NULL;
+  }
+  bool is_ta = false;
+  napi_is_typedarray(env, argv[2], &is_ta);
+  void* data = NULL;
+  size_t len = 0;
+  if (is_ta) {
+    napi_typedarray_type type;
+    napi_get_typedarray_info(env, argv[2], &type, &len, &data, NULL, NULL);
+    if (type != napi_uint8_array) is_ta = false;
+  }
+  if (!is_ta || len == 0) {
+    // A stream socket carries ancillary data only together with at least one byte.
+    throw_code(env, "EARG", "sendFds: data must be a non-empty Uint8Array");
+    return NULL;
+  }
+  struct iovec iov = {data, len};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int) * MAX_PASSED_FDS)];
+  } control;
+  memset(&control, 0, sizeof control);
+  struct msghdr msg = {0};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (n > 0) {
+    msg.msg_control = control.buf;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+  }
+  ssize_t r;
+  do r = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    throw_code(env, errno == EAGAIN ? "EAGAIN" : "ESYSCALL", "sendmsg(fd %d, %u fds, %zu bytes) failed: %s", sock, n,
+               len, strerror(errno));
+    return NULL;
+  }
+  return make_int(env, r);
+}
+
+static napi_value recv_fds(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv, NULL)) return NULL;
+  int sock;
+  int64_t max_fds, max_bytes;
+  if (!get_fd(env, argv[0], "recvFds: socketFd", &sock)) return NULL;
+  if (!get_int64(env, argv[1], "recvFds: maxFds", &max_fds)) return NULL;
+  if (!get_int64(env, argv[2], "recvFds: maxBytes", &max_bytes)) return NULL;
+  if (max_fds < 0 || max_fds > MAX_PASSED_FDS || max_bytes < 1 || max_bytes > (1 << 20)) {
+    throw_code(env, "EARG", "recvFds: maxFds %lld must be 0..%d and maxBytes %lld 1..1048576", (long long)max_fds,
+               MAX_PASSED_FDS, (long long)max_bytes);
+    return NULL;
+  }
+  napi_value ab;
+  void* data;
+  CHECK_NAPI(env, napi_create_arraybuffer(env, (size_t)max_bytes, &data, &ab));
+  struct iovec iov = {data, (size_t)max_bytes};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int) * MAX_PASSED_FDS)];
+  } control;
+  struct msghdr msg = {0};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  ssize_t r;
+  do r = recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    if (errno == EAGAIN) {
+      napi_value nul;
+      napi_get_null(env, &nul);
+      return nul;
+    }
+    throw_code(env, "ESYSCALL", "recvmsg(fd %d) failed: %s", sock, strerror(errno));
+    return NULL;
+  }
+  int fds[MAX_PASSED_FDS];
+  int nfds = 0;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    for (int i = 0; i < k; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (nfds < MAX_PASSED_FDS) fds[nfds++] = fd;
+      else close(fd);
+    }
+  }
+  if ((msg.msg_flags & MSG_CTRUNC) || nfds > max_fds) {
+    for (int i = 0; i < nfds; i++) close(fds[i]);
+    throw_code(env, "ESYSCALL", "recvmsg(fd %d): the peer sent more than %lld fds (all closed)", sock,
+               (long long)max_fds);
+    return NULL;
+  }
+  napi_value result, bytes, list;
+  CHECK_NAPI(env, napi_create_object(env, &result));
+  CHECK_NAPI(env, napi_create_typedarray(env, napi_uint8_array, (size_t)r, ab, 0, &bytes));
+  CHECK_NAPI(env, napi_create_array_with_length(env, (size_t)nfds, &list));
+  for (int i = 0; i < nfds; i++) napi_set_element(env, list, (uint32_t)i, make_int(env, fds[i]));
+  napi_set_named_property(env, result, "data", bytes);
+  napi_set_named_property(env, result, "fds", list);
+  return result;
+}
+
+static napi_value peer_credentials(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  int sock;
+  if (!get_fd(env, argv[0], "peerCredentials: socketFd", &sock)) return NULL;
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    throw_code(env, "ESYSCALL", "getsockopt(fd %d, SO_PEERCRED) failed: %s", sock, strerror(errno));
+    return NULL;
+  }
+  napi_value r;
+  CHECK_NAPI(env, napi_create_object(env, &r));
+  napi_set_named_property(env, r, "pid", make_int(env, cred.pid));
+  napi_set_named_property(env, r, "uid", make_int(env, cred.uid));
+  napi_set_named_property(env, r, "gid", make_int(env, cred.gid));
+  return r;
+}
+
 // ---- module -------------------------------------------------------------------------------
 
 static napi_value capabilities(napi_env env) {
@@ -432,6 +943,19 @@ static napi_value capabilities(napi_env env) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor waiter_methods[] = {
+      {"arm", NULL, waiter_arm, NULL, NULL, NULL, napi_default_method, NULL},
+      {"close", NULL, waiter_close_js, NULL, NULL, NULL, napi_default_method, NULL},
+      {"armed", NULL, NULL, waiter_armed_js, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_value waiter_class;
+  CHECK_NAPI(env, napi_define_class(env, "Waiter", NAPI_AUTO_LENGTH, waiter_construct, NULL,
+                                    sizeof waiter_methods / sizeof waiter_methods[0], waiter_methods, &waiter_class));
+  instance_t* inst = calloc(1, sizeof *inst);
+  if (inst == NULL) return NULL;
+  napi_create_reference(env, waiter_class, 1, &inst->waiter_class);
+  napi_set_instance_data(env, inst, instance_finalize, NULL);
+
   napi_property_descriptor props[] = {
       {"setAffinity", NULL, set_affinity, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getAffinity", NULL, get_affinity, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -443,6 +967,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"shmUnmap", NULL, shm_unmap, NULL, NULL, NULL, napi_enumerable, NULL},
       {"futexWait", NULL, futex_wait, NULL, NULL, NULL, napi_enumerable, NULL},
       {"futexWake", NULL, futex_wake, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"waiterCreate", NULL, waiter_create, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendFds", NULL, send_fds, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"recvFds", NULL, recv_fds, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"peerCredentials", NULL, peer_credentials, NULL, NULL, NULL, napi_enumerable, NULL},
       {"capabilities", NULL, NULL, NULL, NULL, capabilities(env), napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -1,0 +1,447 @@
+#!/usr/bin/env node
+// The shm transport's figures against the targets of issue 4, Node process to Node process, with
+// the native engine's mempipe-spin-safe and the Node probe's node-net-unix measured in the same
+// run on the same CPU pair. Run it with `npm run bench:shm` (builds first); options:
+//   --cpus A,B      CPU of this process (side A) and of the child (side B); default 0,1
+//   --runs N        repetitions of every measurement (the median is quoted); default 5
+//   --budget-ms N   time of one measurement; default 1000
+//   --json PATH     also write every figure as JSON
+// The machine is shared and noisy: figures are medians of runs; compare ratios within one run.
+/* global URL, performance, setTimeout */
+import { fork, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+
+const root = new URL("..", import.meta.url).pathname;
+const dist = (p) => new URL(`../dist/src/${p}`, import.meta.url).href;
+const { loadNative } = await import(dist("native/load.js"));
+const { ShmListener, connectShm } = await import(dist("transports/shm.js"));
+const native = loadNative();
+
+const SIZES = [64, 4096, 65536];
+const STRATEGIES = ["spin", "block", "adaptive"];
+const STOP = 0x80; // record flag: the writer's last record of a throughput run
+
+if (process.argv[2] === "--child") await child();
+else await main();
+
+// ---- side A (this process) ------------------------------------------------------------------
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      cpus: { type: "string", default: "0,1" },
+      runs: { type: "string", default: "5" },
+      "budget-ms": { type: "string", default: "1000" },
+      json: { type: "string" },
+    },
+  });
+  const cpus = values.cpus.split(",").map(Number);
+  const runs = Number(values.runs);
+  const budgetMs = Number(values["budget-ms"]);
+  if (cpus.length !== 2 || cpus.some((c) => !Number.isInteger(c)) || !(runs >= 1) || !(budgetMs >= 10)) {
+    throw new Error("usage: bench-shm.js [--cpus A,B] [--runs N] [--budget-ms N] [--json PATH]");
+  }
+  const [cpuA, cpuB] = cpus;
+  await printMachine(cpuA, cpuB);
+  native.setAffinity([cpuA], "process");
+
+  const dir = mkdtempSync(join(tmpdir(), "fable-bench-shm-"));
+  const peer = startChild(cpuB);
+  const figures = { cpus, runs, budgetMs, shm: {}, engine: {}, nodeNetUnix: {} };
+  try {
+    await peer.ready;
+    let n = 0;
+    const connect = async (role, options, ours = options) => {
+      const path = join(dir, `b${n++}.sock`);
+      const listener = await ShmListener.listen(path, ours);
+      const accepting = listener.accept();
+      peer.send({ cmd: role, path, options });
+      const end = await accepting;
+      await listener.close();
+      return end;
+    };
+
+    // Round trips, 64 B, each strategy on both sides; untrusted (copying) readers, like the
+    // engine's "safe" mempipe.
+    for (const wait of STRATEGIES) {
+      const medians = [];
+      for (let r = 0; r < runs; r++) {
+        const end = await connect("echo", { wait, trust: "untrusted" });
+        medians.push(await roundTrips(end, 64, budgetMs));
+        end.close();
+        await peer.next("done");
+      }
+      figures.shm[`rtt-${wait}`] = summary(medians);
+      report(`shm ${wait} 64 B round trip`, medians, "ns");
+    }
+
+    // One-way throughput; the reader checks each record's seq and the sequence word in the payload.
+    for (const wait of ["adaptive", "spin"]) {
+      for (const size of SIZES) {
+        const rates = [];
+        const msgs = [];
+        for (let r = 0; r < runs; r++) {
+          const end = await connect("sink", { wait, trust: "untrusted" });
+          const sending = stream(end, size, budgetMs);
+          const result = await peer.next("sink");
+          await sending;
+          end.close();
+          rates.push((result.bytes / result.elapsedNs) * 1e9);
+          msgs.push((result.records / result.elapsedNs) * 1e9);
+        }
+        figures.shm[`throughput-${wait}-${size}`] = summary(rates);
+        figures.shm[`messages-${wait}-${size}`] = summary(msgs);
+        report(`shm ${wait} throughput ${size} B`, rates, "B/s", msgs);
+      }
+    }
+
+    // An idle adaptive receiver: CPU use once its spin budget is spent, then what waking it costs.
+    {
+      const idle = [];
+      const wakes = [];
+      for (let r = 0; r < Math.min(runs, 3); r++) {
+        // This side spins, so a round trip costs the peer's wake-up, not ours too.
+        const end = await connect(
+          "idle",
+          { wait: "adaptive", trust: "untrusted" },
+          { wait: "spin", trust: "untrusted" },
+        );
+        const usage = await peer.next("idle");
+        idle.push(usage.cpuPercent);
+        wakes.push(await wakeRoundTrips(end, 100, 5));
+        end.close();
+        await peer.next("done");
+      }
+      figures.shm["idle-cpu-percent"] = summary(idle);
+      figures.shm["wake-rtt"] = summary(wakes);
+      report("idle adaptive receiver CPU", idle, "%");
+      report("round trip to a sleeping adaptive receiver", wakes, "ns");
+    }
+
+    // The native engine and the Node probe on the same CPU pair, in the same run.
+    const engine = join(root, "build", "Release", "fable-engine");
+    const probe = join(root, "dist", "src", "bench", "node-probe", "main.js");
+    figures.engine["rtt"] = summary(
+      repeat(runs, () => probeLatency(engine, [], "mempipe-spin-safe", cpus, budgetMs, dir)),
+    );
+    report("engine mempipe-spin-safe 64 B round trip", figures.engine.rtt.runs, "ns");
+    for (const size of SIZES) {
+      const res = repeat(runs, () => probeThroughput(engine, [], "mempipe-spin-safe", size, cpus, budgetMs));
+      figures.engine[`throughput-${size}`] = summary(res.map((x) => x.bytesPerSecond));
+      figures.engine[`messages-${size}`] = summary(res.map((x) => x.messagesPerSecond));
+      report(`engine mempipe-spin-safe throughput ${size} B`, figures.engine[`throughput-${size}`].runs, "B/s");
+    }
+    figures.nodeNetUnix["rtt"] = summary(
+      repeat(runs, () => probeLatency(process.execPath, [probe], "node-net-unix", cpus, budgetMs, dir)),
+    );
+    report("node-net-unix 64 B round trip", figures.nodeNetUnix.rtt.runs, "ns");
+
+    printTargets(figures);
+    if (values.json !== undefined) writeFileSync(values.json, JSON.stringify(figures, null, 2) + "\n");
+  } finally {
+    peer.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function printMachine(cpuA, cpuB) {
+  const { readEnvironment } = await import(dist("bench/environment.js"));
+  const { readTopology, placementClass } = await import(dist("bench/topology.js"));
+  const env = readEnvironment();
+  const topo = readTopology();
+  const virt = env.virtualization.hypervisor
+    ? `virtualised (${env.virtualization.vendor ?? "unknown hypervisor"})`
+    : "bare metal";
+  console.log(
+    `machine: ${env.cpu.model ?? "unknown CPU"}; ${topo.packages} package(s), ${topo.cores} core(s), ` +
+      `${topo.cpus.filter((c) => c.online).length} CPU(s), ${topo.threadsPerCore} thread(s)/core; ${virt}; ` +
+      `container ${env.container ?? "none"}; kernel ${env.kernel.release}; Node ${env.runtime.node}`,
+  );
+  console.log(
+    `CPUs ${cpuA},${cpuB}: ${placementClass(topo, cpuA, cpuB)}; governor ${env.governor ?? "n/a"}; ` +
+      `clocksource ${env.clocksource ?? "n/a"}`,
+  );
+}
+
+/** Round trips of `size` bytes for about `budgetMs`; returns the median in ns. */
+async function roundTrips(end, size, budgetMs) {
+  await pingPong(end, size, 20_000, null); // warm-up: JIT and page faults
+  const samples = new Float64Array(5_000_000);
+  const n = await pingPong(end, size, samples.length, samples, budgetMs);
+  return median(samples.subarray(0, n)) * 1e6;
+}
+
+async function pingPong(end, size, max, samples, budgetMs = Infinity) {
+  const deadline = performance.now() + budgetMs;
+  let last = performance.now();
+  let i = 0;
+  for (; i < max; i++) {
+    let view = end.reserve(size);
+    while (view === null) {
+      await end.writable();
+      view = end.reserve(size);
+    }
+    view[0] = i;
+    end.publish(size, 0, i);
+    let r = end.next();
+    while (r === null) {
+      await end.readable();
+      r = end.next();
+    }
+    if (r.seq !== i) throw new Error(`echo ${i} came back as ${r.seq}`);
+    end.free();
+    if (samples !== null) {
+      const now = performance.now();
+      samples[i] = now - last;
+      last = now;
+      if ((i & 1023) === 0 && now > deadline) return i + 1;
+    }
+  }
+  return i;
+}
+
+/** Round trips each `gapMs` apart, so the peer is asleep when each one starts; median in ns. */
+async function wakeRoundTrips(end, count, gapMs) {
+  const samples = [];
+  for (let i = 0; i < count; i++) {
+    await new Promise((resolve) => setTimeout(resolve, gapMs));
+    const t0 = performance.now();
+    const view = end.reserve(64);
+    end.publish(64, 0, i);
+    let r = end.next();
+    while (r === null) {
+      await end.readable();
+      r = end.next();
+    }
+    samples.push(performance.now() - t0);
+    end.free();
+    void view;
+  }
+  return median(Float64Array.from(samples)) * 1e6;
+}
+
+/** Writes `size`-byte records for `budgetMs`, then one STOP record. */
+async function stream(end, size, budgetMs) {
+  const deadline = performance.now() + budgetMs;
+  let seq = 0;
+  for (;;) {
+    let view = end.reserve(size);
+    while (view === null) {
+      await end.writable();
+      view = end.reserve(size);
+    }
+    const stop = (seq & 255) === 0 && performance.now() > deadline;
+    view[0] = seq;
+    view[1] = seq >>> 8;
+    view[2] = seq >>> 16;
+    view[3] = seq >>> 24;
+    end.publish(size, stop ? STOP : 0, seq);
+    seq++;
+    if (stop) return;
+  }
+}
+
+function startChild(cpu) {
+  const child = fork(new URL(import.meta.url).pathname, ["--child", String(cpu)], { stdio: "inherit" });
+  const events = [];
+  let wake = () => {};
+  child.on("message", (m) => {
+    events.push(m);
+    wake();
+  });
+  child.on("exit", (code) => {
+    events.push({ event: "exit", code });
+    wake();
+  });
+  const next = async (event) => {
+    for (;;) {
+      const i = events.findIndex((e) => e.event === event || e.event === "error" || e.event === "exit");
+      if (i >= 0) {
+        const [e] = events.splice(i, 1);
+        if (e.event !== event) throw new Error(`bench child: ${e.message ?? `exited (${e.code})`}`);
+        return e;
+      }
+      await new Promise((resolve) => (wake = resolve));
+    }
+  };
+  return { ready: next("ready"), next, send: (m) => child.send(m), kill: () => child.kill() };
+}
+
+// ---- side B (the child) ---------------------------------------------------------------------
+
+async function child() {
+  native.setAffinity([Number(process.argv[3])], "process");
+  process.on("message", (m) => {
+    run(m).catch((e) => process.send({ event: "error", message: String(e?.stack ?? e) }));
+  });
+  process.on("disconnect", () => process.exit(0));
+  process.send({ event: "ready" });
+}
+
+async function run(m) {
+  const end = await connectShm(m.path, m.options);
+  if (m.cmd === "echo") {
+    await echo(end);
+    process.send({ event: "done" });
+  } else if (m.cmd === "sink") {
+    process.send({ event: "sink", ...(await sink(end)) });
+    end.close();
+  } else if (m.cmd === "idle") {
+    const waiting = end.readable();
+    await new Promise((resolve) => setTimeout(resolve, 200)); // past the spin budget
+    const u0 = process.cpuUsage();
+    const t0 = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const u1 = process.cpuUsage(u0);
+    const cpuPercent = ((u1.user + u1.system) / 1000 / (performance.now() - t0)) * 100;
+    process.send({ event: "idle", cpuPercent });
+    await waiting;
+    await echo(end);
+    process.send({ event: "done" });
+  }
+}
+
+async function echo(end) {
+  for (;;) {
+    let r;
+    while ((r = end.next()) !== null) {
+      const n = r.bytes.length;
+      let out = end.reserve(n);
+      while (out === null) {
+        await end.writable();
+        out = end.reserve(n);
+      }
+      out.set(r.bytes);
+      end.publish(n, r.flags, r.seq);
+      end.free();
+    }
+    if (end.ended) {
+      end.close();
+      return;
+    }
+    await end.readable();
+  }
+}
+
+async function sink(end) {
+  let expected = 0;
+  let bytes = 0;
+  let first = 0;
+  for (;;) {
+    const r = end.next();
+    if (r === null) {
+      await end.readable();
+      continue;
+    }
+    const b = r.bytes;
+    if (r.seq !== expected || (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0 !== expected) {
+      throw new Error(`record ${expected} carries seq ${r.seq}`);
+    }
+    if (expected === 0) first = performance.now();
+    else bytes += b.length;
+    expected++;
+    const stop = r.flags === STOP;
+    end.free();
+    if (stop) {
+      // The first record starts the clock: it and its bytes are not counted.
+      return { bytes, records: expected - 1, elapsedNs: (performance.now() - first) * 1e6 };
+    }
+  }
+}
+
+// ---- probes (engine and node-probe) ---------------------------------------------------------
+
+function runProbe(command, prefix, mechanism, mode, size, cpus, budgetMs, samplesOut) {
+  const args = [
+    ...prefix,
+    "--mechanism",
+    mechanism,
+    "--mode",
+    mode,
+    "--size",
+    String(size),
+    "--cpus",
+    cpus.join(","),
+    "--budget-ms",
+    String(budgetMs),
+  ];
+  if (samplesOut !== undefined) args.push("--samples-out", samplesOut);
+  const res = spawnSync(command, args, { encoding: "utf8", maxBuffer: 1 << 24 });
+  const out = JSON.parse(res.stdout);
+  if (!out.ok) throw new Error(`${mechanism}: ${out.error.code}: ${out.error.message}`);
+  return out;
+}
+
+function probeLatency(command, prefix, mechanism, cpus, budgetMs, dir) {
+  const file = join(dir, `${mechanism}.f64`);
+  runProbe(command, prefix, mechanism, "latency", 64, cpus, budgetMs, file);
+  const raw = readFileSync(file);
+  const samples = new Float64Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+  return median(samples);
+}
+
+function probeThroughput(command, prefix, mechanism, size, cpus, budgetMs) {
+  const out = runProbe(command, prefix, mechanism, "throughput", size, cpus, budgetMs);
+  return {
+    bytesPerSecond: (out.bytes / out.elapsedNs) * 1e9,
+    messagesPerSecond: (out.iterations / out.elapsedNs) * 1e9,
+  };
+}
+
+// ---- statistics and printing ----------------------------------------------------------------
+
+function repeat(n, fn) {
+  return Array.from({ length: n }, fn);
+}
+
+function median(values) {
+  const sorted = Float64Array.from(values).sort();
+  const m = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
+}
+
+function summary(runs) {
+  return { median: median(runs), min: Math.min(...runs), max: Math.max(...runs), runs };
+}
+
+function fmt(v, unit) {
+  if (unit === "ns") return v >= 10_000 ? `${(v / 1000).toFixed(1)} us` : `${(v / 1000).toFixed(2)} us`;
+  if (unit === "B/s") return `${(v / 1e6).toFixed(0)} MB/s`;
+  if (unit === "%") return `${v.toFixed(2)} %`;
+  return String(v);
+}
+
+function report(what, runs, unit, messages) {
+  const s = summary(runs);
+  const extra = messages === undefined ? "" : `, ${(median(messages) / 1e6).toFixed(2)} M msg/s`;
+  console.log(
+    `${what.padEnd(46)} ${fmt(s.median, unit).padStart(11)}${extra}   ` +
+      `(runs: ${runs.map((r) => fmt(r, unit)).join(", ")})`,
+  );
+}
+
+function printTargets(f) {
+  const rows = [
+    ["shm adaptive RTT / mempipe-spin RTT", f.shm["rtt-adaptive"].median / f.engine.rtt.median, "<=", 1.5],
+    ["node-net-unix RTT / shm adaptive RTT", f.nodeNetUnix.rtt.median / f.shm["rtt-adaptive"].median, ">=", 20],
+    [
+      "shm 64 KiB throughput / mempipe-spin 64 KiB",
+      f.shm["throughput-adaptive-65536"].median / f.engine["throughput-65536"].median,
+      ">=",
+      0.8,
+    ],
+    ["shm 64 B messages/s (millions)", f.shm["messages-adaptive-64"].median / 1e6, ">=", 3],
+    ["idle adaptive receiver CPU (%)", f.shm["idle-cpu-percent"].median, "<", 2],
+    ["sleeping-receiver RTT / node-net-unix RTT", f.shm["wake-rtt"].median / f.nodeNetUnix.rtt.median, "<=", 1],
+  ];
+  console.log("\ntargets (issue 4), medians of this run:");
+  for (const [what, value, op, target] of rows) {
+    const ok = op === "<=" ? value <= target : op === ">=" ? value >= target : value < target;
+    console.log(
+      `  ${what.padEnd(46)} ${value.toFixed(2).padStart(8)}  target ${op} ${target}  ${ok ? "met" : "MISSED"}`,
+    );
+  }
+}

@@ -1,0 +1,275 @@
+/**
+ * Waiting for one side of a ring: the reader for a record, the writer for space. Three
+ * strategies, one promise-returning `wait()`:
+ * - "spin": poll shared memory with Atomics.load and never sleep. The poll runs in slices of
+ *   `spinSliceUs`; between slices the event loop runs (setImmediate), which is where a peer's
+ *   death (a socket closing, a port closing) is noticed: the spin is bounded by that check.
+ * - "block": sleep as soon as nothing is there, on a sleeper that does not block the event loop
+ *   (a native waiter thread doing FUTEX_WAIT, or Atomics.waitAsync for SharedArrayBuffers).
+ * - "adaptive": spin up to `spinBudgetUs` inside wait(), then sleep. Spinning about as long as a
+ *   sleep-and-wake costs keeps the waste within twice the optimum (the classic spin-then-block
+ *   bound); the default was measured on a 2-vCPU KVM guest (scripts/bench-shm.js).
+ *
+ * The sleep handshake (no lost wake-up). Each side has a sleeping flag in the control block; the
+ * flag is also the futex word its sleeper waits on.
+ *   sleeper: store flag = K (atomic, sequentially consistent); re-check the condition; if it
+ *            holds, store flag = 0 and go on; else sleep while flag == K.
+ *   waker:   make the condition true (atomic store of a record's size word, or of the consumer
+ *            position); then load the flag; if non-zero, exchange it to 0 and wake.
+ * All four accesses are sequentially consistent atomics (V8 emits xchg for Atomics.store on
+ * x86-64), so they have one total order. If the sleeper's re-check comes before the waker's
+ * store, then its flag store came earlier still, and the waker's flag load (after its store) sees
+ * K and wakes. Otherwise the re-check sees the condition and the sleeper does not sleep. The wake
+ * cannot reach the sleeper too early either: FUTEX_WAIT (and Atomics.waitAsync) atomically
+ * compare the flag with K before sleeping, and the waker sets it to 0 first, so a sleep that
+ * starts after the wake returns at once. A spurious wake-up (the flag was cleared for another
+ * reason, the poll timeout) only re-runs the check.
+ */
+import { loadNative } from "../native/load.js";
+import { RingError } from "./errors.js";
+import { AWAKE, SLEEPING_ATOMICS, SLEEPING_FUTEX } from "./layout.js";
+
+export type WaitStrategy = "spin" | "block" | "adaptive";
+export const WAIT_STRATEGIES: readonly WaitStrategy[] = Object.freeze(["spin", "block", "adaptive"]);
+
+/** Which sleeper a side uses: the addon's waiter thread, or Atomics.waitAsync (SharedArrayBuffer only). */
+export type SleeperKind = "futex" | "atomics";
+
+export interface WaitOptions {
+  readonly strategy: WaitStrategy;
+  readonly sleeper?: SleeperKind;
+  /** Adaptive: how long wait() spins before it sleeps. */
+  readonly spinBudgetUs?: number;
+  /** Spin: how long one synchronous poll lasts before the event loop gets a turn. */
+  readonly spinSliceUs?: number;
+  /** A sleeper re-checks at least this often even without a wake-up (guards against a peer that never wakes). */
+  readonly pollMs?: number;
+}
+
+export const DEFAULT_SPIN_BUDGET_US = 200;
+export const DEFAULT_SPIN_SLICE_US = 500;
+export const DEFAULT_POLL_MS = 1000;
+
+/** What a side waits for. */
+export interface WaitCondition {
+  /** The whole condition (records or space, or the peer closed). */
+  ready(): boolean;
+  /**
+   * The part worth polling in a tight loop (ready() is checked too, every 64 polls): each
+   * Atomics.load is a builtin call in V8 (about 9 ns), so a spinning reader polls one word.
+   */
+  poll?(): boolean;
+}
+
+/** Sleeps until woken (or the poll timeout), then calls back once per arm(). */
+export interface Sleeper {
+  /** The sleeping-flag value this sleeper waits on (and its wakers read). */
+  readonly flagValue: number;
+  arm(): void;
+  close(): void;
+}
+
+type SleeperFactory = (words: Int32Array, index: number, pollMs: number, onWake: () => void) => Sleeper;
+
+/** A native waiter thread doing FUTEX_WAIT on the flag: works on any memory, across processes. */
+export const futexSleeper: SleeperFactory = (words, index, pollMs, onWake) => {
+  const waiter = loadNative().waiterCreate(words, index * 4, onWake);
+  return {
+    flagValue: SLEEPING_FUTEX,
+    arm: () => waiter.arm(SLEEPING_FUTEX, pollMs),
+    close: () => waiter.close(),
+  };
+};
+
+/**
+ * Atomics.waitAsync on the flag: threads of one process over a SharedArrayBuffer only (V8 emulates
+ * it per process). It does not keep the event loop alive by itself, so a ref'd timer does while
+ * it sleeps.
+ */
+export const atomicsSleeper: SleeperFactory = (words, index, pollMs, onWake) => {
+  if (!(words.buffer instanceof SharedArrayBuffer)) {
+    throw new RingError("EUSAGE", "the atomics sleeper needs a SharedArrayBuffer; use the futex sleeper");
+  }
+  let keepAlive: NodeJS.Timeout | undefined;
+  let closed = false;
+  const woken = (): void => {
+    clearTimeout(keepAlive);
+    keepAlive = undefined;
+    if (!closed) onWake();
+  };
+  const waitAsync = (Atomics as unknown as AtomicsWithWaitAsync).waitAsync;
+  return {
+    flagValue: SLEEPING_ATOMICS,
+    arm: () => {
+      keepAlive = setTimeout(noop, 0x7fffffff);
+      const r = waitAsync(words, index, SLEEPING_ATOMICS, pollMs);
+      if (r.async) void r.value.then(woken);
+      else queueMicrotask(woken);
+    },
+    close: () => {
+      closed = true;
+      clearTimeout(keepAlive);
+      // Settles a pending waitAsync now (its callback sees `closed`).
+      Atomics.notify(words, index);
+    },
+  };
+};
+
+interface AtomicsWithWaitAsync {
+  waitAsync(
+    a: Int32Array,
+    index: number,
+    value: number,
+    timeoutMs?: number,
+  ): { async: false; value: string } | { async: true; value: Promise<string> };
+}
+
+function noop(): void {}
+
+const RESOLVED = Promise.resolve();
+
+/** One side's waiting: the strategy, its sleeper (made on first sleep) and the pending promise. */
+export class RingWait {
+  readonly strategy: WaitStrategy;
+  readonly #words: Int32Array;
+  readonly #flag: number;
+  readonly #condition: WaitCondition;
+  readonly #budgetMs: number;
+  readonly #sliceMs: number;
+  readonly #pollMs: number;
+  readonly #makeSleeper: SleeperFactory;
+  #sleeper: Sleeper | undefined;
+  #pending: { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void } | undefined;
+  #error: Error | undefined;
+  #spinScheduled = false;
+  /** The sleeper is armed and will call back (once). */
+  #armed = false;
+
+  constructor(words: Int32Array, flagIndex: number, condition: WaitCondition, options: WaitOptions) {
+    this.strategy = options.strategy;
+    if (!WAIT_STRATEGIES.includes(this.strategy)) {
+      throw new RingError(
+        "EUSAGE",
+        `wait strategy "${String(this.strategy)}" is not one of ${WAIT_STRATEGIES.join(", ")}`,
+      );
+    }
+    this.#words = words;
+    this.#flag = flagIndex;
+    this.#condition = condition;
+    this.#budgetMs = (options.spinBudgetUs ?? DEFAULT_SPIN_BUDGET_US) / 1000;
+    this.#sliceMs = (options.spinSliceUs ?? DEFAULT_SPIN_SLICE_US) / 1000;
+    this.#pollMs = options.pollMs ?? DEFAULT_POLL_MS;
+    this.#makeSleeper = options.sleeper === "atomics" ? atomicsSleeper : futexSleeper;
+  }
+
+  /** Resolves once the condition holds; rejects with the error given to fail(). */
+  wait(): Promise<void> {
+    if (this.#error !== undefined) return Promise.reject(this.#error);
+    if (this.#pending !== undefined) return this.#pending.promise;
+    const strategy = this.strategy;
+    const condition = this.#condition;
+    // (Spinning checks ready() too, after its first polls.)
+    if (strategy === "block" ? condition.ready() : this.#spin(strategy === "spin" ? this.#sliceMs : this.#budgetMs)) {
+      // The condition may have failed the side (a corrupt peer) while it was checked.
+      return this.#error === undefined ? RESOLVED : Promise.reject(this.#error);
+    }
+    let resolve!: () => void;
+    let reject!: (e: Error) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // A rejection nobody awaits (the caller gave up waiting) is no crash: fail() reports it to
+    // whoever still awaits, and the side's owner reports it on every later call.
+    promise.catch(() => {});
+    this.#pending = { promise, resolve, reject };
+    if (strategy === "spin") this.#scheduleSpin();
+    else this.#sleep();
+    return promise;
+  }
+
+  /** Whether a wait() is pending. */
+  get waiting(): boolean {
+    return this.#pending !== undefined;
+  }
+
+  /** Rejects the pending and every later wait() with `error`, and stops the sleeper. */
+  fail(error: Error): void {
+    if (this.#error !== undefined) return;
+    this.#error = error;
+    this.#sleeper?.close();
+    this.#sleeper = undefined;
+    const pending = this.#pending;
+    this.#pending = undefined;
+    pending?.reject(error);
+  }
+
+  /** Settles a pending wait() if its condition holds now (after a local change). */
+  poke(): void {
+    if (this.#pending !== undefined && this.#condition.ready()) this.#settle();
+  }
+
+  /** Polls for up to `ms`; true when the condition holds. */
+  #spin(ms: number): boolean {
+    const condition = this.#condition;
+    if (condition.poll === undefined) {
+      const deadline = performance.now() + ms;
+      for (;;) {
+        for (let i = 0; i < 64; i++) if (condition.ready()) return true;
+        if (performance.now() >= deadline) return false;
+      }
+    }
+    // The clock costs as much as several polls: read it only once the first polls found nothing.
+    for (let i = 0; i < 64; i++) if (condition.poll()) return true;
+    const deadline = performance.now() + ms;
+    for (;;) {
+      if (condition.ready()) return true;
+      for (let i = 0; i < 64; i++) if (condition.poll()) return true;
+      if (performance.now() >= deadline) return false;
+    }
+  }
+
+  #scheduleSpin(): void {
+    if (this.#spinScheduled) return;
+    this.#spinScheduled = true;
+    setImmediate(this.#spinSlice);
+  }
+
+  readonly #spinSlice = (): void => {
+    this.#spinScheduled = false;
+    if (this.#pending === undefined) return;
+    if (this.#spin(this.#sliceMs)) this.#settle();
+    else this.#scheduleSpin();
+  };
+
+  #sleep(): void {
+    const w = this.#words;
+    const sleeper = (this.#sleeper ??= this.#makeSleeper(w, this.#flag, this.#pollMs, this.#woken));
+    Atomics.store(w, this.#flag, sleeper.flagValue);
+    if (this.#condition.ready()) {
+      Atomics.store(w, this.#flag, AWAKE);
+      this.#settle();
+      return;
+    }
+    if (this.#armed) return; // still armed from an earlier sleep: its call-back comes
+    this.#armed = true;
+    sleeper.arm();
+  }
+
+  readonly #woken = (): void => {
+    this.#armed = false;
+    if (this.#pending === undefined || this.#error !== undefined) return;
+    if (this.#condition.ready()) {
+      Atomics.store(this.#words, this.#flag, AWAKE);
+      this.#settle();
+    } else {
+      this.#sleep();
+    }
+  };
+
+  #settle(): void {
+    const pending = this.#pending;
+    this.#pending = undefined;
+    pending?.resolve();
+  }
+}

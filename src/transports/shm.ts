@@ -1,0 +1,252 @@
+/**
+ * The `shm` transport: two processes on one host share one memfd region holding two rings of
+ * DESIGN.md "Ring protocol" (src/ring/), one per direction, and read and write them from
+ * JavaScript with no system call per record.
+ *
+ *     const listener = await ShmListener.listen("/run/user/1000/cache.sock", { wait: "adaptive" });
+ *     const end = await listener.accept();                 // in the other process:
+ *                                                          // const end = await connectShm(path);
+ *
+ * Rendezvous (./rendezvous.ts): the listener creates the region for each connection (sealed:
+ * it can neither shrink nor grow), initialises both rings, and sends the region's fd with a hello
+ * (ring size, offsets, epoch) by SCM_RIGHTS; the connector checks the hello against the region it
+ * received before mapping it. The unix socket then stays open as the liveness channel: its end
+ * without an orderly close in the rings means the peer died (EPEER), which ends every wait at
+ * once. The listener's ring size counts for both directions.
+ *
+ * Waiting (`wait`): "spin" polls and never sleeps (lowest latency, a CPU per waiting side),
+ * "block" sleeps at once on a native waiter thread (futex; never a libuv pool thread),
+ * "adaptive" (default) spins a bounded budget, then sleeps; writers wake a sleeping side only
+ * when its sleeping flag is set. Each end chooses for itself.
+ *
+ * Trust (`trust`, default "trusted" like every transport): a trusted end reads records in place
+ * (zero-copy); an untrusted end checks every header value and copies the payload to private
+ * memory first, so a hostile peer can only make that end fail with EPROTOCOL.
+ */
+import { closeSync } from "node:fs";
+import { loadNative } from "../native/load.js";
+import type { PeerCredentials } from "../native/native.js";
+import { RingError } from "../ring/errors.js";
+import { attachRing, checkCapacity, initRing, ringBytes, type RingMemory, W_EPOCH } from "../ring/layout.js";
+import { WAIT_STRATEGIES, type WaitStrategy } from "../ring/wait.js";
+import { UsageError } from "../errors.js";
+import { checkTrust } from "./common.js";
+import { connectRendezvous, RendezvousListener, type RendezvousConnection } from "./rendezvous.js";
+import { RingTransportEnd } from "./ring-end.js";
+import { TransportError, type Trust } from "./transport.js";
+
+export interface ShmOptions {
+  readonly trust?: Trust;
+  /** How this end waits for records and for space (default "adaptive"). */
+  readonly wait?: WaitStrategy;
+  /** Adaptive: spin this long before sleeping (default: see src/ring/wait.ts). */
+  readonly spinBudgetUs?: number;
+  /** Spin: poll this long before the event loop gets a turn. */
+  readonly spinSliceUs?: number;
+  /** Listener: bytes of each ring, a power of two (default 1 MiB); maxRecordBytes is under half of it. */
+  readonly ringBytes?: number;
+  /** Listener: the epoch written into both rings (default 0). */
+  readonly epoch?: number;
+  /** Peer uids accepted (default: this process's uid only). */
+  readonly allowUids?: readonly number[];
+  /** Rendezvous time limit (default 5000 ms). */
+  readonly timeoutMs?: number;
+}
+
+export const DEFAULT_SHM_RING_BYTES = 1024 * 1024;
+const HELLO_MAGIC = 0x48534246; // "FBSH"
+const HELLO_VERSION = 1;
+const HELLO_WORDS = 7;
+
+/** One end of an shm connection. */
+export class ShmEnd extends RingTransportEnd {
+  readonly kind = "shm" as const;
+  /** The peer process (from the kernel, at connect). */
+  readonly peer: PeerCredentials;
+  /** Bytes of each ring. */
+  readonly ringBytes: number;
+  readonly epoch: number;
+  /** The rendezvous socket, kept open as the liveness channel. */
+  readonly connection: RendezvousConnection;
+  #region: ArrayBuffer | undefined;
+
+  /** @internal: made by ShmListener.accept() and connectShm(). */
+  constructor(
+    region: ArrayBuffer,
+    inbound: RingMemory,
+    outbound: RingMemory,
+    connection: RendezvousConnection,
+    options: ShmOptions,
+    side: "listener" | "connector",
+  ) {
+    super(inbound, outbound, {
+      trust: checkTrust(options.trust),
+      label: `shm (${side}, peer pid ${connection.peer.pid})`,
+      wait: {
+        strategy: checkWait(options.wait),
+        sleeper: "futex",
+        ...(options.spinBudgetUs !== undefined ? { spinBudgetUs: options.spinBudgetUs } : {}),
+        ...(options.spinSliceUs !== undefined ? { spinSliceUs: options.spinSliceUs } : {}),
+      },
+    });
+    this.#region = region;
+    this.peer = connection.peer;
+    this.ringBytes = inbound.capacity;
+    this.epoch = inbound.words[W_EPOCH] ?? 0;
+    this.connection = connection;
+    connection.watch((error) => this.peerGone(error === undefined ? "its socket closed" : error.message));
+  }
+
+  protected release(aborted: boolean): void {
+    // The rings already say closed (or aborted); the socket's end tells a peer that waits on it.
+    if (!aborted) {
+      this.connection.end();
+      this.connection.socket.unref();
+    } else {
+      this.connection.destroy();
+    }
+    const region = this.#region;
+    this.#region = undefined;
+    if (region !== undefined) loadNative().shmUnmap(region);
+  }
+}
+
+function checkWait(wait: WaitStrategy | undefined): WaitStrategy {
+  if (wait === undefined) return "adaptive";
+  if (!WAIT_STRATEGIES.includes(wait)) {
+    throw new UsageError(`wait must be one of ${WAIT_STRATEGIES.join(", ")}, not ${JSON.stringify(wait)}`);
+  }
+  return wait;
+}
+
+/** Listens at a unix socket path; each accepted connection gets its own region. */
+export class ShmListener {
+  readonly path: string;
+  readonly #rendezvous: RendezvousListener;
+  readonly #options: ShmOptions;
+  readonly #capacity: number;
+
+  private constructor(path: string, rendezvous: RendezvousListener, options: ShmOptions, capacity: number) {
+    this.path = path;
+    this.#rendezvous = rendezvous;
+    this.#options = options;
+    this.#capacity = capacity;
+  }
+
+  static async listen(path: string, options: ShmOptions = {}): Promise<ShmListener> {
+    const capacity = options.ringBytes ?? DEFAULT_SHM_RING_BYTES;
+    try {
+      checkCapacity(capacity);
+    } catch (err) {
+      throw new UsageError(`ringBytes: ${(err as RingError).message}`);
+    }
+    checkTrust(options.trust);
+    checkWait(options.wait);
+    const caps = loadNative().capabilities;
+    if (!caps.memfd || !caps.futex) {
+      throw new TransportError("EPEER", "the shm transport needs memfd and futex, which this system lacks");
+    }
+    const rendezvous = await RendezvousListener.listen(path, rendezvousOptions(options));
+    return new ShmListener(path, rendezvous, options, capacity);
+  }
+
+  /** The next connection: creates its region and hands it to the connecting process. */
+  async accept(): Promise<ShmEnd> {
+    const native = loadNative();
+    for (;;) {
+      const connection = await this.#rendezvous.accept();
+      const ring = ringBytes(this.#capacity);
+      const regionBytes = 2 * ring;
+      const fd = native.shmCreate("fable-shm", regionBytes);
+      let region: ArrayBuffer | undefined;
+      try {
+        region = native.shmMap(fd, regionBytes);
+        const epoch = (this.#options.epoch ?? 0) >>> 0;
+        const toConnector = initRing(region, 0, this.#capacity, epoch);
+        const toListener = initRing(region, ring, this.#capacity, epoch);
+        const hello = new Uint32Array([HELLO_MAGIC, HELLO_VERSION, this.#capacity, epoch, 0, ring, regionBytes]);
+        connection.send(new Uint8Array(hello.buffer), [fd]);
+        return new ShmEnd(region, toListener, toConnector, connection, this.#options, "listener");
+      } catch (err) {
+        // The connector went away during the rendezvous: wait for the next one.
+        if (region !== undefined) native.shmUnmap(region);
+        connection.destroy();
+        if (!(err instanceof TransportError && err.code === "EPEER")) throw err;
+      } finally {
+        closeSync(fd);
+      }
+    }
+  }
+
+  /** Stops listening and removes the socket file; accepted ends stay open. */
+  close(): Promise<void> {
+    return this.#rendezvous.close();
+  }
+}
+
+/** Connects to an ShmListener at `path`; resolves once the region is mapped. */
+export async function connectShm(path: string, options: ShmOptions = {}): Promise<ShmEnd> {
+  checkTrust(options.trust);
+  checkWait(options.wait);
+  const native = loadNative();
+  const connection = await connectRendezvous(path, rendezvousOptions(options));
+  let fds: number[] = [];
+  try {
+    const message = await connection.receive();
+    fds = message.fds;
+    const words = message.data.length === HELLO_WORDS * 4 ? new Uint32Array(message.data.slice().buffer) : undefined;
+    const fd = fds[0];
+    if (words === undefined || words[0] !== HELLO_MAGIC || fds.length !== 1 || fd === undefined) {
+      throw new TransportError(
+        "EPROTOCOL",
+        `the listener at ${path} sent ${message.data.length} bytes and ${fds.length} fds: not an shm hello`,
+      );
+    }
+    const [, version, capacity, , off0, off1, regionBytes] = words as unknown as number[];
+    if (version !== HELLO_VERSION) {
+      throw new TransportError(
+        "EPROTOCOL",
+        `the listener at ${path} speaks shm version ${version}, not ${HELLO_VERSION}`,
+      );
+    }
+    const ring = ringBytes(capacityOrFail(capacity, path));
+    const size = native.shmSize(fd);
+    if (off0 !== 0 || off1 !== ring || regionBytes !== 2 * ring || size !== regionBytes) {
+      throw new TransportError(
+        "EPROTOCOL",
+        `the listener at ${path} describes rings at ${off0} and ${off1} in ${regionBytes} bytes; the region has ${size}`,
+      );
+    }
+    const region = native.shmMap(fd, regionBytes);
+    try {
+      const toConnector = attachRing(region, 0, capacity as number);
+      const toListener = attachRing(region, ring, capacity as number);
+      return new ShmEnd(region, toConnector, toListener, connection, options, "connector");
+    } catch (err) {
+      native.shmUnmap(region);
+      if (err instanceof RingError) throw new TransportError("EPROTOCOL", err.message, { cause: err });
+      throw err;
+    }
+  } catch (err) {
+    connection.destroy();
+    throw err;
+  } finally {
+    for (const fd of fds) closeSync(fd);
+  }
+}
+
+function capacityOrFail(capacity: number | undefined, path: string): number {
+  try {
+    checkCapacity(capacity ?? 0);
+    return capacity as number;
+  } catch {
+    throw new TransportError("EPROTOCOL", `the listener at ${path} announced a ring of ${capacity} bytes`);
+  }
+}
+
+function rendezvousOptions(options: ShmOptions): { allowUids?: readonly number[]; timeoutMs?: number } {
+  return {
+    ...(options.allowUids !== undefined ? { allowUids: options.allowUids } : {}),
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+  };
+}
