@@ -20,3 +20,5 @@ export { connectTcp, listenTcp, type TcpAddress } from "./transports/tcp.js";
 export { pipeFromFds, pipeFromStreams, pipePair } from "./transports/pipe.js";
 export type { TransportListener } from "./transports/net-listener.js";
 export type { StreamEndOptions } from "./transports/stream-end.js";
+export { connectShm, ShmListener, type ShmOptions } from "./transports/shm.js";
+export { createSab, openSab, type SabOptions, type SabPeerInit } from "./transports/sab.js";
