@@ -66,13 +66,16 @@ export class RingWriter {
   #queueCount = 0;
   #closed = false;
 
-  constructor(memory: RingMemory) {
+  /** `position`: see RingReader's constructor (tests only). */
+  constructor(memory: RingMemory, options: { position?: number } = {}) {
     this.memory = memory;
     this.#words = memory.words;
     this.#views = new ViewCache(memory.buffer, memory.byteOffset + W_DATA * 4, memory.capacity);
     this.#capacity = memory.capacity;
     this.#mask = memory.capacity - 1;
     this.maxRecordBytes = maxRecordBytes(memory.capacity);
+    const position = (options.position ?? 0) | 0;
+    this.#reserved = this.#published = this.#tail = position;
   }
 
   /** Reservations not yet published. */
