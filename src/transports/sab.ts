@@ -14,8 +14,10 @@
  * Waiting: as shm ("spin", "block", "adaptive"; default "adaptive"). A sleeping side sleeps on
  * Atomics.waitAsync by default (`sleeper: "atomics"`, pure JavaScript; a ref'd timer keeps the
  * event loop alive meanwhile, which Atomics.waitAsync does not), or on the addon's native waiter
- * thread (`sleeper: "futex"`). The sleeping flag says which one a side uses, so the waker always
- * makes the right call, whatever the other side chose.
+ * thread (`sleeper: "futex"`). Measured (64 B round trips, both sides "block", main thread and
+ * worker on CPUs 0 and 1 of a 2-vCPU KVM guest): 104-114 us with atomics, 99-102 us with futex,
+ * the same within this machine's noise, so the default needs no addon. The sleeping flag says
+ * which one a side uses, so the waker always makes the right call, whatever the other side chose.
  */
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { UsageError } from "../errors.js";
