@@ -8,9 +8,13 @@ import type { ProbeMode } from "./probe.js";
 
 export type ProbeKind = "engine" | "node";
 
+/** What `-m` selects besides names: the engine's native mechanisms, Node's own, and third-party libraries as peers. */
+export type MechanismGroup = "native" | "node" | "peers";
+
 export interface Mechanism {
   readonly name: string;
   readonly probe: ProbeKind;
+  readonly group: MechanismGroup;
   readonly modes: readonly ProbeMode[];
   readonly method: string;
   /** Either side busy-waits: both on one CPU is pathological (each wait lasts a scheduler slice). */
@@ -23,11 +27,16 @@ const latencyOnly: readonly ProbeMode[] = ["latency"];
 const throughputOnly: readonly ProbeMode[] = ["throughput"];
 
 function engine(name: string, modes: readonly ProbeMode[], spins: boolean, description: string): Mechanism {
-  return { name, probe: "engine", modes, method: "1.0.0", spins, description };
+  return { name, probe: "engine", group: "native", modes, method: "1.0.0", spins, description };
 }
 
 function node(name: string, description: string): Mechanism {
-  return { name, probe: "node", modes: both, method: "1.0.0", spins: false, description };
+  return { name, probe: "node", group: "node", modes: both, method: "1.0.0", spins: false, description };
+}
+
+/** A third-party library measured by the Node probe, as a Node application would use it. */
+function peer(name: string, description: string): Mechanism {
+  return { name, probe: "node", group: "peers", modes: both, method: "1.0.0", spins: false, description };
 }
 
 export const MECHANISMS: readonly Mechanism[] = [
@@ -48,6 +57,8 @@ export const MECHANISMS: readonly Mechanism[] = [
   node("node-net-tcp", "Node net.Socket over loopback TCP with setNoDelay, between two Node processes"),
   node("node-worker-postmessage", "worker_threads postMessage of a Uint8Array, main thread to a worker"),
   node("node-child-ipc", "child_process.fork IPC channel, parent to child"),
+  peer("zeromq-ipc", "zeromq.js over ipc:// between two Node processes (Pair ping-pong, Push/Pull stream)"),
+  peer("zeromq-inproc", "zeromq.js over inproc:// between the main thread and a worker (Pair, Push/Pull)"),
 ];
 
 export function findMechanism(name: string): Mechanism | undefined {

@@ -106,12 +106,11 @@ export function parseMechanisms(text: string | undefined): Mechanism[] {
   if (names.length === 0) throw new UsageError("mechanisms: the list is empty");
   return names
     .map((name) => {
-      if (name === "native" || name === "node")
-        return MECHANISMS.filter((m) => (name === "node") === (m.probe === "node"));
+      if (name === "native" || name === "node" || name === "peers") return MECHANISMS.filter((m) => m.group === name);
       const m = findMechanism(name);
       if (m === undefined) {
         throw new UsageError(
-          `unknown mechanism "${name}"; known: ${MECHANISMS.map((x) => x.name).join(", ")} (or all, native, node)`,
+          `unknown mechanism "${name}"; known: ${MECHANISMS.map((x) => x.name).join(", ")} (or all, native, node, peers)`,
         );
       }
       return [m];
@@ -176,7 +175,7 @@ export function registerBench(program: Command, setExit: (code: number) => void)
   program
     .command("bench")
     .description("measure every IPC mechanism between this machine's CPUs and write a result file")
-    .option("-m, --mechanisms <list>", "comma-separated mechanisms, or all | native | node", "all")
+    .option("-m, --mechanisms <list>", "comma-separated mechanisms, or all | native | node | peers", "all")
     .addOption(
       new Option("--mode <mode>", "what to measure").choices(["latency", "throughput", "both"]).default("both"),
     )

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -10,7 +11,14 @@ import { fileURLToPath } from "node:url";
 import type { ProbeFailure, ProbeMode, ProbeSuccess } from "../../src/bench/probe.js";
 
 const MAIN = fileURLToPath(new URL("../../src/bench/node-probe/main.js", import.meta.url));
-const MECHANISMS = ["node-net-unix", "node-net-tcp", "node-worker-postmessage", "node-child-ipc"] as const;
+const MECHANISMS = [
+  "node-net-unix",
+  "node-net-tcp",
+  "node-worker-postmessage",
+  "node-child-ipc",
+  "zeromq-ipc",
+  "zeromq-inproc",
+] as const;
 const MODES: readonly ProbeMode[] = ["latency", "throughput"];
 const SHORT = ["--cpus", "0,1", "--budget-ms", "100", "--warmup-ms", "30"];
 
@@ -116,7 +124,7 @@ async function assertRuns(mechanism: string, mode: ProbeMode, size: number): Pro
   return out;
 }
 
-test("--list names the four mechanisms, each with both modes", async () => {
+test("--list names the mechanisms, each with both modes", async () => {
   const run = await runProbe(["--list"]);
   assert.equal(run.code, 0);
   assert.deepEqual(run.output, {
@@ -140,6 +148,15 @@ describe("short runs, pinned to CPUs 0 and 1", () => {
     const big = await assertRuns("node-net-unix", "throughput", 1024 * 1024);
     assert.equal(big.batchMessages, 1);
   });
+  for (const mechanism of ["zeromq-ipc", "zeromq-inproc"]) {
+    test(`${mechanism} above zeromq.js's 128-byte copy threshold (zero-copy sends)`, async () => {
+      const out = await assertRuns(mechanism, "latency", 4096);
+      assert.match(String(out.params.library), /^zeromq\.js 6\.8\.0, libzmq \d+\.\d+\.\d+$/);
+      const stream = await assertRuns(mechanism, "throughput", 129);
+      assert.match(String(stream.params.sideABuffers), /new Buffer per message/);
+      assert.match(String((await assertRuns(mechanism, "throughput", 128)).params.sideABuffers), /reused/);
+    });
+  }
   test("--max-samples caps the measured phase", async () => {
     const run = await runProbe([
       ...["--mechanism", "node-worker-postmessage", "--mode", "latency", "--size", "64"],
@@ -175,6 +192,57 @@ describe("--corrupt-at: the reader reports ESEQUENCE, never a figure", () => {
         assertNoSocketLeft(run.pid);
       });
     }
+  }
+});
+
+/** The pids of a process's children (Linux). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`)
+      .flatMap((tid) => readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim().split(/\s+/))
+      .filter((s) => s !== "")
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+describe("a peer that dies is an error, never a figure", () => {
+  for (const mechanism of ["node-net-unix", "zeromq-ipc"]) {
+    test(`${mechanism}: side B killed while measuring is EPEER, exit 3`, async () => {
+      const path = samplesPath();
+      const child = spawn(
+        process.execPath,
+        [
+          MAIN,
+          ...["--mechanism", mechanism, "--mode", "latency", "--size", "64"],
+          ...["--cpus", "0,1", "--budget-ms", "20000", "--warmup-ms", "30", "--samples-out", path],
+        ],
+        { stdio: ["ignore", "pipe", "pipe"] },
+      );
+      let stdout = "";
+      child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
+      child.stderr.resume();
+      const closed = new Promise<number | null>((resolve) => child.on("close", resolve));
+      const pid = child.pid ?? -1;
+      let peers: number[] = [];
+      for (let i = 0; i < 100 && peers.length === 0; i++) {
+        await sleep(50);
+        peers = childrenOf(pid);
+      }
+      assert.equal(peers.length, 1, "the probe forked one peer");
+      await sleep(700); // past the warm-up, into the measured phase
+      process.kill(peers[0] as number, "SIGKILL");
+      const code = await closed;
+      assert.equal(code, 3, stdout);
+      const out = JSON.parse(stdout) as ProbeFailure;
+      assert.equal(out.ok, false);
+      assert.equal(out.mechanism, mechanism);
+      assert.equal(out.error.code, "EPEER");
+      assert.match(out.error.message, new RegExp(`side B \\(pid ${peers[0]}\\) was killed by SIGKILL`));
+      assert.equal(existsSync(path), false, "no samples are written");
+      assertNoSocketLeft(pid);
+    });
   }
 });
 

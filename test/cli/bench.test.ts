@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { MECHANISMS } from "../../src/bench/mechanisms.js";
 import { readResult, type ResultFile, type RunOk } from "../../src/bench/result.js";
 import { readTopology } from "../../src/bench/topology.js";
-import { benchConfig, parsePairs, parseSizes } from "../../src/cli/bench.js";
+import { benchConfig, parseMechanisms, parsePairs, parseSizes } from "../../src/cli/bench.js";
 import { runFable, scratchDir } from "../kit/cli.js";
 
 const scratch = scratchDir("cli");
@@ -42,6 +42,19 @@ describe("fable bench: options", () => {
         ),
       { code: "EUSAGE", message: /unknown mechanism "carrier-pigeon"/ },
     );
+  });
+
+  it("selects mechanisms by group: native (engine), node (Node's own), peers (libraries such as zeromq.js)", () => {
+    const names = (list: string) => parseMechanisms(list).map((m) => m.name);
+    assert.deepEqual(names("peers"), ["zeromq-ipc", "zeromq-inproc"]);
+    const probeOf = (n: string) => MECHANISMS.find((m) => m.name === n)?.probe;
+    assert.ok(names("node").includes("node-net-unix"));
+    assert.ok(names("node").every((n) => probeOf(n) === "node" && !names("peers").includes(n)));
+    assert.ok(names("native").includes("pipe"));
+    assert.ok(names("native").every((n) => probeOf(n) === "engine"));
+    const groups = [...names("native"), ...names("node"), ...names("peers")];
+    assert.deepEqual([...groups].sort(), names("all").sort(), "every mechanism is in exactly one group");
+    assert.deepEqual(names("pipe,peers,pipe"), ["pipe", "zeromq-ipc", "zeromq-inproc"]);
   });
 });
 

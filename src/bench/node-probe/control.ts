@@ -14,7 +14,8 @@ import { type ErrorReport, fromErrorReport, ProbeError } from "./errors.js";
 import type { Supervisor } from "./supervisor.js";
 import { decodeSamples } from "./timing.js";
 
-export type MechanismName = "node-net-unix" | "node-net-tcp" | "node-worker-postmessage" | "node-child-ipc";
+export type MechanismName =
+  "node-net-unix" | "node-net-tcp" | "node-worker-postmessage" | "node-child-ipc" | "zeromq-ipc" | "zeromq-inproc";
 
 /** Everything side B needs to know, passed as argv JSON (processes) or workerData (the worker). */
 export interface PeerConfig {
@@ -26,7 +27,7 @@ export interface PeerConfig {
   readonly batchMessages: number;
   /** Message mechanisms in throughput mode: B acknowledges every `ackEvery` messages (0: never). */
   readonly ackEvery: number;
-  /** net mechanisms: the unix socket path or the TCP port on 127.0.0.1 that side A listens on. */
+  /** net mechanisms: the unix socket path or the TCP port on 127.0.0.1 that side A listens on; zeromq: its endpoint. */
   readonly address?: string | number;
 }
 

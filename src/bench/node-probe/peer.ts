@@ -9,11 +9,13 @@ import type { FromPeer, MechanismName, PeerConfig } from "./control.js";
 import { errorReport, ProbeError } from "./errors.js";
 import { netStreamPeer } from "./net-stream.js";
 import { type PeerMain, PeerSide } from "./side-b.js";
+import { zeromqPeer } from "./zeromq.js";
 
 const PEERS: Partial<Record<MechanismName, PeerMain>> = {
   "node-net-unix": netStreamPeer,
   "node-net-tcp": netStreamPeer,
   "node-child-ipc": childIpcPeer,
+  "zeromq-ipc": zeromqPeer(),
 };
 
 function send(msg: FromPeer): void {

@@ -3,8 +3,16 @@ import { childIpc } from "./child-ipc.js";
 import type { Mechanism } from "./mechanism.js";
 import { netStream } from "./net-stream.js";
 import { workerPostMessage } from "./worker-postmessage.js";
+import { zeromq } from "./zeromq.js";
 
-export const MECHANISMS: readonly Mechanism[] = [netStream("unix"), netStream("tcp"), workerPostMessage, childIpc];
+export const MECHANISMS: readonly Mechanism[] = [
+  netStream("unix"),
+  netStream("tcp"),
+  workerPostMessage,
+  childIpc,
+  zeromq("ipc"),
+  zeromq("inproc"),
+];
 
 export function findMechanism(name: string): Mechanism | undefined {
   return MECHANISMS.find((m) => m.name === name);
