@@ -37,6 +37,12 @@ export class IoBuffer {
   /** Connection sequence number of the message's first record (exact up to 2^53 records). */
   readonly seq: number;
   readonly kind: "write" | "read";
+  /**
+   * @internal: the connection's bookkeeping. A write buffer: -1 until committed, then the length
+   * to publish. A read buffer: the number of the record it views, or -1 when it owns its bytes
+   * (a message reassembled from fragments).
+   */
+  mark = -1;
 
   constructor(kind: "write" | "read", connection: BufferOwner, bytes: Uint8Array, epoch: number, seq: number) {
     this.kind = kind;

@@ -23,6 +23,7 @@ import {
   type TransportEnd,
 } from "../transports/transport.js";
 import { BufferStateError, IoBuffer, NoSpaceError, type ReadBuffer, type WriteBuffer } from "./buffers.js";
+import { Fifo } from "./fifo.js";
 
 export interface ConnectionOptions {
   /** Most read buffers the application may hold unreleased (default 1024). */
@@ -52,11 +53,6 @@ interface Outgoing {
   readonly upstream?: { connection: Connection; buffer: ReadBuffer };
 }
 
-interface Slot {
-  /** Released by the application (or never handed out: fragments and control records). */
-  released: boolean;
-}
-
 export class Connection {
   readonly id = nextConnectionId++;
   #transport: TransportEnd;
@@ -64,15 +60,21 @@ export class Connection {
   readonly #maxHeld: number;
   readonly #maxMessage: number;
 
-  // Writer: buffers handed out but not yet published, in reservation order.
-  #reserved: { buffer: IoBuffer; length: number; committed: boolean }[] = [];
+  // Writer: buffers handed out but not yet published, in reservation order (mark: see IoBuffer).
+  #reserved = new Fifo<IoBuffer>();
   #sendQueue: Outgoing[] = [];
   #pumping = false;
   #nextSeq = 0;
 
-  // Reader: one slot per record taken from the transport and not yet freed, in order.
-  #slots: Slot[] = [];
-  #held = new Map<IoBuffer, Slot | undefined>();
+  // Reader: one slot per record taken from the transport and not yet freed, in order: the read
+  // buffer viewing it while the application holds it, null once released (fragments and control
+  // records at once). Slot i holds record number #firstSlot + i (a buffer's mark).
+  #slots = new Fifo<IoBuffer | null>();
+  #firstSlot = 0;
+  #records = 0;
+  #held = 0;
+  /** Held messages reassembled from fragments (they view no record). */
+  #assembled = new Set<IoBuffer>();
   #expectSeq = 0;
   #assembly: Uint8Array[] | undefined;
   #assemblyBytes = 0;
@@ -99,7 +101,7 @@ export class Connection {
 
   /** Read buffers handed out and not yet released. */
   get heldReadBuffers(): number {
-    return this.#held.size;
+    return this.#held;
   }
 
   #check(): void {
@@ -118,19 +120,29 @@ export class Connection {
     }
     // Queued sends go first: a buffer reserved now would overtake them.
     if (this.#sendQueue.length > 0) return [];
+    const t = this.#transport;
+    const max = t.maxRecordBytes;
+    if (maxBytes <= max) {
+      // The common case, one buffer: no loop, no growing array.
+      const view = t.reserve(maxBytes);
+      return view === null ? [] : [this.#reserve(view)];
+    }
     const out: WriteBuffer[] = [];
-    const max = this.#transport.maxRecordBytes;
     let remaining = maxBytes;
     do {
       const n = Math.min(remaining, max);
-      const view = this.#transport.reserve(n);
+      const view = t.reserve(n);
       if (view === null) break;
-      const buffer = new IoBuffer("write", this, view, this.#epoch, this.#nextSeq++);
-      this.#reserved.push({ buffer, length: n, committed: false });
-      out.push(buffer);
+      out.push(this.#reserve(view));
       remaining -= n;
     } while (remaining > 0);
     return out;
+  }
+
+  #reserve(view: Uint8Array): IoBuffer {
+    const buffer = new IoBuffer("write", this, view, this.#epoch, this.#nextSeq++);
+    this.#reserved.push(buffer);
+    return buffer;
   }
 
   /**
@@ -143,15 +155,12 @@ export class Connection {
       this.#forward(buffer);
       return;
     }
-    const index = this.#reserved.findIndex((r) => r.buffer === buffer);
-    if (index < 0) {
-      if (buffer.state !== "open") throw new BufferStateError(`write buffer seq ${buffer.seq} was already committed`);
+    if (buffer.connection !== this) {
       throw new BufferStateError(
         `write buffer seq ${buffer.seq} belongs to connection ${buffer.connection.id}, not ${this.id}`,
       );
     }
-    const entry = this.#reserved[index];
-    if (entry === undefined) return;
+    if (buffer.state !== "open") throw new BufferStateError(`write buffer seq ${buffer.seq} was already committed`);
     const size = buffer.bytes.length;
     const n = length ?? size;
     if (!Number.isInteger(n) || n < 0 || n > size) {
@@ -159,12 +168,11 @@ export class Connection {
     }
     this.#check();
     buffer.retire("committed");
-    entry.length = n;
-    entry.committed = true;
-    while (this.#reserved.length > 0 && this.#reserved[0]?.committed === true) {
-      const first = this.#reserved.shift();
-      if (first === undefined) break;
-      this.#transport.publish(first.length, WHOLE, first.buffer.seq >>> 0);
+    buffer.mark = n;
+    const reserved = this.#reserved;
+    for (let first = reserved.at(0); first !== undefined && first.mark >= 0; first = reserved.at(0)) {
+      reserved.shift();
+      this.#transport.publish(first.mark, WHOLE, first.seq >>> 0);
     }
   }
 
@@ -195,7 +203,7 @@ export class Connection {
     if (buffer.connection === this)
       throw new BufferStateError(`read buffer seq ${buffer.seq} cannot be committed to its own connection`);
     const upstream = buffer.connection as Connection;
-    if (!(upstream instanceof Connection) || !upstream.#held.has(buffer)) {
+    if (!(upstream instanceof Connection) || buffer.state !== "open") {
       throw new BufferStateError(`read buffer seq ${buffer.seq} is not held (already released or forwarded)`);
     }
     this.#check();
@@ -278,20 +286,22 @@ export class Connection {
     const failure = this.#transport.failure;
     if (failure !== undefined) throw failure;
     if (this.#closed) throw new ConnectionClosedError(`connection ${this.id} is closed`);
-    if (this.#held.size >= this.#maxHeld) {
+    if (this.#held >= this.#maxHeld) {
       throw new NoSpaceError(
-        `connection ${this.id}: the application holds ${this.#held.size} read buffers, its limit; release some before reading more`,
+        `connection ${this.id}: the application holds ${this.#held} read buffers, its limit; release some before reading more`,
       );
     }
-    const out: ReadBuffer[] = [];
     const t = this.#transport;
-    while (this.#held.size < this.#maxHeld) {
+    let out: ReadBuffer[] | undefined;
+    while (this.#held < this.#maxHeld) {
       const record = t.next();
       if (record === null) break;
       const message = this.#accept(record);
-      if (message !== undefined) out.push(message);
+      if (message === undefined) continue;
+      if (out === undefined) out = [message];
+      else out.push(message);
     }
-    return out;
+    return out ?? [];
   }
 
   #accept(record: InRecord): ReadBuffer | undefined {
@@ -305,19 +315,22 @@ export class Connection {
       throw err;
     }
     const seq = this.#expectSeq++;
-    const slot: Slot = { released: false };
-    this.#slots.push(slot);
+    const number = this.#records++;
     const flags = record.flags;
     if ((flags & RECORD_CONTROL) !== 0) {
       // Control records (epoch ends, acknowledgements) belong to reconfiguration: nothing to deliver.
-      this.#releaseSlot(slot);
+      this.#slots.push(null);
+      this.#freeReleased();
       return undefined;
     }
     if ((flags & WHOLE) === WHOLE && this.#assembly === undefined) {
       const buffer = new IoBuffer("read", this, record.bytes, this.#epoch, seq);
-      this.#held.set(buffer, slot);
+      buffer.mark = number;
+      this.#slots.push(buffer);
+      this.#held++;
       return buffer;
     }
+    this.#slots.push(null);
     // A fragment: copy it out and free its record at once (in order, via the slot).
     if ((flags & RECORD_FIRST) !== 0) {
       if (this.#assembly !== undefined) this.#protocol(`fragment seq ${seq} starts a message inside another`);
@@ -331,7 +344,7 @@ export class Connection {
     if (this.#assemblyBytes > this.#maxMessage) this.#protocol(`message over maxMessageBytes ${this.#maxMessage}`);
     // A copy (a new array: Buffer.prototype.slice would return a view of transport memory).
     this.#assembly?.push(new Uint8Array(record.bytes));
-    this.#releaseSlot(slot);
+    this.#freeReleased();
     if ((flags & RECORD_LAST) === 0) return undefined;
     const parts = this.#assembly ?? [];
     const whole = new Uint8Array(this.#assemblyBytes);
@@ -342,7 +355,8 @@ export class Connection {
     }
     this.#assembly = undefined;
     const buffer = new IoBuffer("read", this, whole, this.#epoch, this.#assemblySeq);
-    this.#held.set(buffer, undefined);
+    this.#assembled.add(buffer);
+    this.#held++;
     return buffer;
   }
 
@@ -355,25 +369,28 @@ export class Connection {
   /** Gives a read buffer back; its memory may be reused by the transport at once. */
   release(buffer: ReadBuffer): void {
     if (buffer.kind !== "read") throw new BufferStateError(`release takes read buffers; commit write buffers`);
-    if (!this.#held.has(buffer)) {
-      if (buffer.connection !== this) {
-        throw new BufferStateError(
-          `read buffer seq ${buffer.seq} belongs to connection ${buffer.connection.id}, not ${this.id}`,
-        );
-      }
-      throw new BufferStateError(`read buffer seq ${buffer.seq} was already released`);
+    if (buffer.connection !== this) {
+      throw new BufferStateError(
+        `read buffer seq ${buffer.seq} belongs to connection ${buffer.connection.id}, not ${this.id}`,
+      );
     }
-    const slot = this.#held.get(buffer);
-    this.#held.delete(buffer);
+    if (buffer.state !== "open") throw new BufferStateError(`read buffer seq ${buffer.seq} was already released`);
     buffer.retire("released");
-    if (slot !== undefined) this.#releaseSlot(slot);
+    this.#held--;
+    if (buffer.mark < 0) {
+      this.#assembled.delete(buffer);
+      return;
+    }
+    this.#slots.set(buffer.mark - this.#firstSlot, null);
+    this.#freeReleased();
   }
 
-  #releaseSlot(slot: Slot): void {
-    slot.released = true;
-    // The transport frees oldest-first: free the released prefix.
-    while (this.#slots.length > 0 && this.#slots[0]?.released === true) {
-      this.#slots.shift();
+  /** The transport frees oldest-first: frees the released prefix of the slots. */
+  #freeReleased(): void {
+    const slots = this.#slots;
+    while (slots.length > 0 && slots.at(0) === null) {
+      slots.shift();
+      this.#firstSlot++;
       if (this.#transport.failure === undefined && !this.#closed && !this.#transportClosed) this.#transport.free();
     }
   }
@@ -449,10 +466,15 @@ export class Connection {
     if (this.#closed) return;
     this.#closed = true;
     this.#failSends(error ?? new ConnectionClosedError(`connection ${this.id} was destroyed`));
-    for (const b of this.#held.keys()) b.retire("released");
-    this.#held.clear();
-    for (const r of this.#reserved) r.buffer.retire("committed");
-    this.#reserved = [];
+    this.#slots.drain((b) => {
+      if (b !== null) b.retire("released");
+    });
+    for (const b of this.#assembled) b.retire("released");
+    this.#assembled.clear();
+    this.#held = 0;
+    this.#reserved.drain((b) => {
+      if (b.state === "open") b.retire("committed");
+    });
     this.#transport.destroy(error);
   }
 }
