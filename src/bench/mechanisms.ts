@@ -9,7 +9,8 @@ import type { ProbeMode } from "./probe.js";
 export type ProbeKind = "engine" | "node";
 
 /** What `-m` selects besides names: the engine's native mechanisms, Node's own, and third-party libraries as peers. */
-export type MechanismGroup = "native" | "node" | "peers";
+export type MechanismGroup = "native" | "node" | "peers" | "fable";
+export const MECHANISM_GROUPS: readonly MechanismGroup[] = ["native", "node", "peers", "fable"];
 
 export interface Mechanism {
   readonly name: string;
@@ -39,6 +40,11 @@ function peer(name: string, description: string): Mechanism {
   return { name, probe: "node", group: "peers", modes: both, method: "1.0.0", spins: false, description };
 }
 
+/** One of fable-io's own transports, through a Connection, as an application uses it. */
+function fable(name: string, spins: boolean, description: string): Mechanism {
+  return { name, probe: "node", group: "fable", modes: both, method: "1.0.0", spins, description };
+}
+
 export const MECHANISMS: readonly Mechanism[] = [
   engine("cacheline", latencyOnly, true, "two processes ping-pong one cache line (the floor of core-to-core latency)"),
   engine("futex-wake", latencyOnly, false, "wake-up of a peer sleeping in FUTEX_WAIT, each way"),
@@ -59,6 +65,13 @@ export const MECHANISMS: readonly Mechanism[] = [
   node("node-child-ipc", "child_process.fork IPC channel, parent to child"),
   peer("zeromq-ipc", "zeromq.js over ipc:// between two Node processes (Pair ping-pong, Push/Pull stream)"),
   peer("zeromq-inproc", "zeromq.js over inproc:// between the main thread and a worker (Pair, Push/Pull)"),
+  fable("fable-shm-spin", true, "fable-io shm transport (memfd rings between two processes), busy-waiting"),
+  fable("fable-shm-adaptive", true, "fable-io shm transport, spins 200 us then sleeps on a futex (the default)"),
+  fable("fable-shm-block", false, "fable-io shm transport, sleeps on a futex whenever it waits"),
+  fable("fable-sab", true, "fable-io sab transport (SharedArrayBuffer rings) to a worker thread, adaptive"),
+  fable("fable-unix", false, "fable-io unix transport (framed records over a unix socket) between two processes"),
+  fable("fable-tcp", false, "fable-io tcp transport (framed records, TCP_NODELAY, loopback) between two processes"),
+  fable("fable-pipe", false, "fable-io pipe transport (framed records over the child's extra stdio) between processes"),
 ];
 
 export function findMechanism(name: string): Mechanism | undefined {

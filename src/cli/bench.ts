@@ -8,7 +8,7 @@ import { dirname, join, resolve } from "node:path";
 import { SingleBar } from "cli-progress";
 import { type Command, Option } from "commander";
 import { UsageError } from "../errors.js";
-import { findMechanism, type Mechanism, MECHANISMS } from "../bench/mechanisms.js";
+import { findMechanism, type Mechanism, MECHANISM_GROUPS, MECHANISMS } from "../bench/mechanisms.js";
 import {
   type BenchConfig,
   checkPairs,
@@ -106,11 +106,12 @@ export function parseMechanisms(text: string | undefined): Mechanism[] {
   if (names.length === 0) throw new UsageError("mechanisms: the list is empty");
   return names
     .map((name) => {
-      if (name === "native" || name === "node" || name === "peers") return MECHANISMS.filter((m) => m.group === name);
+      const group = MECHANISM_GROUPS.find((g) => g === name);
+      if (group !== undefined) return MECHANISMS.filter((m) => m.group === group);
       const m = findMechanism(name);
       if (m === undefined) {
         throw new UsageError(
-          `unknown mechanism "${name}"; known: ${MECHANISMS.map((x) => x.name).join(", ")} (or all, native, node, peers)`,
+          `unknown mechanism "${name}"; known: ${MECHANISMS.map((x) => x.name).join(", ")} (or all, ${MECHANISM_GROUPS.join(", ")})`,
         );
       }
       return [m];
@@ -175,7 +176,7 @@ export function registerBench(program: Command, setExit: (code: number) => void)
   program
     .command("bench")
     .description("measure every IPC mechanism between this machine's CPUs and write a result file")
-    .option("-m, --mechanisms <list>", "comma-separated mechanisms, or all | native | node | peers", "all")
+    .option("-m, --mechanisms <list>", `comma-separated mechanisms, or all | ${MECHANISM_GROUPS.join(" | ")}`, "all")
     .addOption(
       new Option("--mode <mode>", "what to measure").choices(["latency", "throughput", "both"]).default("both"),
     )

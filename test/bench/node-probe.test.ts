@@ -18,6 +18,13 @@ const MECHANISMS = [
   "node-child-ipc",
   "zeromq-ipc",
   "zeromq-inproc",
+  "fable-shm-spin",
+  "fable-shm-adaptive",
+  "fable-shm-block",
+  "fable-sab",
+  "fable-unix",
+  "fable-tcp",
+  "fable-pipe",
 ] as const;
 const MODES: readonly ProbeMode[] = ["latency", "throughput"];
 const SHORT = ["--cpus", "0,1", "--budget-ms", "100", "--warmup-ms", "30"];
@@ -157,6 +164,20 @@ describe("short runs, pinned to CPUs 0 and 1", () => {
       assert.match(String((await assertRuns(mechanism, "throughput", 128)).params.sideABuffers), /reused/);
     });
   }
+  // (The stream transports' records hold 16 MiB: too large a message for a short test.)
+  for (const mechanism of ["fable-shm-adaptive", "fable-sab"]) {
+    test(`${mechanism}: a message larger than one record goes through send() (fragments)`, async () => {
+      const small = await assertRuns(mechanism, "latency", 64);
+      assert.match(String(small.params.api), /getWriteBuffers\/commit/);
+      const limit = Number(small.params.maxRecordBytes);
+      assert.ok(limit > 0 && limit < 4 * 1024 * 1024, `maxRecordBytes ${limit}`);
+      const size = 2 * limit + 100;
+      for (const mode of MODES) {
+        const big = await assertRuns(mechanism, mode, size);
+        assert.match(String(big.params.api), /Connection\.send/);
+      }
+    });
+  }
   test("--max-samples caps the measured phase", async () => {
     const run = await runProbe([
       ...["--mechanism", "node-worker-postmessage", "--mode", "latency", "--size", "64"],
@@ -208,7 +229,7 @@ function childrenOf(pid: number): number[] {
 }
 
 describe("a peer that dies is an error, never a figure", () => {
-  for (const mechanism of ["node-net-unix", "zeromq-ipc"]) {
+  for (const mechanism of ["node-net-unix", "zeromq-ipc", "fable-shm-adaptive", "fable-tcp"]) {
     test(`${mechanism}: side B killed while measuring is EPEER, exit 3`, async () => {
       const path = samplesPath();
       const child = spawn(

@@ -15,7 +15,19 @@ import type { Supervisor } from "./supervisor.js";
 import { decodeSamples } from "./timing.js";
 
 export type MechanismName =
-  "node-net-unix" | "node-net-tcp" | "node-worker-postmessage" | "node-child-ipc" | "zeromq-ipc" | "zeromq-inproc";
+  | "node-net-unix"
+  | "node-net-tcp"
+  | "node-worker-postmessage"
+  | "node-child-ipc"
+  | "zeromq-ipc"
+  | "zeromq-inproc"
+  | "fable-shm-spin"
+  | "fable-shm-adaptive"
+  | "fable-shm-block"
+  | "fable-sab"
+  | "fable-unix"
+  | "fable-tcp"
+  | "fable-pipe";
 
 /** Everything side B needs to know, passed as argv JSON (processes) or workerData (the worker). */
 export interface PeerConfig {

@@ -11,11 +11,21 @@ import type { Supervisor } from "./supervisor.js";
 
 const OUTPUT_TAIL_CHARS = 2000;
 
-export function forkPeer(config: PeerConfig, sup: Supervisor, onMessage: (msg: unknown) => void): ChildProcess {
+export interface ForkOptions {
+  /** Also give the peer a pipe (a unix socket pair, as libuv makes them) as its fd 4. */
+  readonly extraPipe?: boolean;
+}
+
+export function forkPeer(
+  config: PeerConfig,
+  sup: Supervisor,
+  onMessage: (msg: unknown) => void,
+  options: ForkOptions = {},
+): ChildProcess {
   const script = fileURLToPath(new URL("./peer.js", import.meta.url));
   const child = fork(script, [JSON.stringify(config)], {
     serialization: "json",
-    stdio: ["ignore", "pipe", "pipe", "ipc"],
+    stdio: options.extraPipe === true ? ["ignore", "pipe", "pipe", "ipc", "pipe"] : ["ignore", "pipe", "pipe", "ipc"],
     // The probe's own Node flags (a profiler, a test runner's) are not the peer's business.
     execArgv: [],
   });

@@ -7,6 +7,7 @@ import { loadNative } from "../../native/load.js";
 import { childIpcPeer } from "./child-ipc.js";
 import type { FromPeer, MechanismName, PeerConfig } from "./control.js";
 import { errorReport, ProbeError } from "./errors.js";
+import { fableChannelPeer } from "./fable-channel.js";
 import { netStreamPeer } from "./net-stream.js";
 import { type PeerMain, PeerSide } from "./side-b.js";
 import { zeromqPeer } from "./zeromq.js";
@@ -16,6 +17,12 @@ const PEERS: Partial<Record<MechanismName, PeerMain>> = {
   "node-net-tcp": netStreamPeer,
   "node-child-ipc": childIpcPeer,
   "zeromq-ipc": zeromqPeer(),
+  "fable-shm-spin": fableChannelPeer,
+  "fable-shm-adaptive": fableChannelPeer,
+  "fable-shm-block": fableChannelPeer,
+  "fable-unix": fableChannelPeer,
+  "fable-tcp": fableChannelPeer,
+  "fable-pipe": fableChannelPeer,
 };
 
 function send(msg: FromPeer): void {

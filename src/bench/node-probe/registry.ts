@@ -1,5 +1,6 @@
 /** The Node probe's mechanisms, in the order `--list` reports them. */
 import { childIpc } from "./child-ipc.js";
+import { FABLE_VARIANTS, fableChannel } from "./fable-channel.js";
 import type { Mechanism } from "./mechanism.js";
 import { netStream } from "./net-stream.js";
 import { workerPostMessage } from "./worker-postmessage.js";
@@ -12,6 +13,7 @@ export const MECHANISMS: readonly Mechanism[] = [
   childIpc,
   zeromq("ipc"),
   zeromq("inproc"),
+  ...FABLE_VARIANTS.map(fableChannel),
 ];
 
 export function findMechanism(name: string): Mechanism | undefined {
