@@ -52,8 +52,11 @@ describe("fable bench: options", () => {
     assert.ok(names("node").every((n) => probeOf(n) === "node" && !names("peers").includes(n)));
     assert.ok(names("native").includes("pipe"));
     assert.ok(names("native").every((n) => probeOf(n) === "engine"));
-    const groups = [...names("native"), ...names("node"), ...names("peers")];
-    assert.deepEqual([...groups].sort(), names("all").sort(), "every mechanism is in exactly one group");
+    const groups = [...new Set(MECHANISMS.map((m) => m.group))];
+    for (const m of MECHANISMS) {
+      const selecting = groups.filter((g) => names(g).includes(m.name));
+      assert.deepEqual(selecting, [m.group], `${m.name} is selected by its own group only`);
+    }
     assert.deepEqual(names("pipe,peers,pipe"), ["pipe", "zeromq-ipc", "zeromq-inproc"]);
   });
 });
