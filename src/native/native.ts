@@ -11,6 +11,8 @@ export interface NativeCapabilities {
   readonly futex: boolean;
   /** Per-thread CPU affinity (sched_setaffinity) and sched_getcpu. */
   readonly affinity: boolean;
+  /** fdWatch: this thread runs a libuv event loop that N-API hands out. */
+  readonly fdWatch: boolean;
 }
 
 export type FutexWaitResult = "woken" | "not-equal" | "timed-out" | "interrupted";
@@ -55,6 +57,42 @@ export interface ReceivedFds {
   /** Received descriptors, close-on-exec; the caller owns them (close with fs.closeSync). */
   readonly fds: number[];
 }
+
+/**
+ * Bits of fd readiness (the values are libuv's UV_READABLE, UV_WRITABLE, UV_DISCONNECT). `error`
+ * (POLLERR) comes only from fdPoll: a watcher reports it as an Error instead.
+ */
+export interface FdEvents {
+  readonly readable: 1;
+  readonly writable: 2;
+  /** The peer hung up (POLLRDHUP; a pipe's POLLHUP once its data has been read). */
+  readonly disconnect: 4;
+  readonly error: 16;
+}
+
+/**
+ * A libuv poll handle (uv_poll_t) on one fd, on the calling thread's event loop (see
+ * {@link NativeAddon.fdWatch}). Level-triggered: while started and the fd is ready, the callback
+ * runs once per loop iteration; stop it (update(0)) or close it once it has told you.
+ */
+export interface FdWatcher {
+  /**
+   * Watches for `events` (fdEvents.readable | fdEvents.writable; a hang-up is always reported), or
+   * stops watching with 0. Throws EARG once closed.
+   */
+  update(events: number): void;
+  /** True while started: then it keeps the event loop alive and the GC does not take it. */
+  readonly active: boolean;
+  /** Stops for good: no callback runs after this. Idempotent; also done at worker or process teardown. */
+  close(): void;
+}
+
+/**
+ * A watcher's callback: `events` holds the ready bits of {@link FdEvents} (readable, writable,
+ * disconnect), or `error` is set (events 0) and the watcher has stopped. The error's message names
+ * the fd; its `code` is libuv's error name (libuv reports POLLERR as EBADF).
+ */
+export type FdWatchCallback = (error: (Error & { code: string }) | null, events: number) => void;
 
 export interface PeerCredentials {
   readonly pid: number;
@@ -121,4 +159,21 @@ export interface NativeAddon {
   recvFds(socketFd: number, maxFds: number, maxBytes: number): ReceivedFds | null;
   /** Credentials of the process at the other end of a unix socket (SO_PEERCRED, taken at connect). */
   peerCredentials(socketFd: number): PeerCredentials;
+
+  /** The readiness bits fdWatch and fdPoll use. */
+  readonly fdEvents: FdEvents;
+  /**
+   * Watches `fd` for readiness on this thread's event loop (libuv's uv_poll_t: epoll, no thread),
+   * started at once unless `events` is 0. The fd must be one epoll takes (socket, pipe, FIFO,
+   * terminal): a regular file is EARG (EPERM), an fd that is not open EARG (EBADF), an fd this loop
+   * already watches EARG (EEXIST). libuv makes the fd non-blocking (O_NONBLOCK). Never watch an fd
+   * Node itself reads or writes (a net.Socket's, process.stdin's): libuv allows one watcher per fd
+   * per loop. Close the watcher before closing the fd.
+   */
+  fdWatch(fd: number, events: number, callback: FdWatchCallback): FdWatcher;
+  /**
+   * The readiness of `fd` right now (poll(2) with a zero timeout): the {@link FdEvents} bits that
+   * hold, of `events` plus disconnect and error. Throws EARG when the fd is not open.
+   */
+  fdPoll(fd: number, events: number): number;
 }

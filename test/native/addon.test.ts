@@ -13,7 +13,7 @@ const native = loadNative();
 
 describe("native addon", () => {
   it("reports its capabilities", () => {
-    assert.deepEqual(native.capabilities, { memfd: true, futex: true, affinity: true });
+    assert.deepEqual(native.capabilities, { memfd: true, futex: true, affinity: true, fdWatch: true });
     assert.ok(Object.isFrozen(native.capabilities));
   });
 

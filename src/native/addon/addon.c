@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <errno.h>
@@ -22,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <uv.h>
 
 #define MAX_CPUS 4096
 
@@ -603,17 +606,22 @@ static void waiter_wrapper_finalize(napi_env env, void* data, void* hint) {
   waiter_release_owner(w);
 }
 
-static waiter_t* this_waiter(napi_env env, napi_callback_info info, size_t want, napi_value* argv) {
+// A method's arguments (missing ones undefined) and the native struct wrapped in `this`.
+static void* this_wrapped(napi_env env, napi_callback_info info, size_t want, napi_value* argv, const char* what) {
   size_t argc = want;
   napi_value self;
   if (napi_get_cb_info(env, info, &argc, argv, &self, NULL) != napi_ok) return NULL;
   for (size_t i = argc; i < want; i++) napi_get_undefined(env, &argv[i]);
-  waiter_t* w = NULL;
-  if (napi_unwrap(env, self, (void**)&w) != napi_ok || w == NULL) {
-    throw_code(env, "EARG", "Waiter method called on an object that is not a Waiter");
+  void* data = NULL;
+  if (napi_unwrap(env, self, &data) != napi_ok || data == NULL) {
+    throw_code(env, "EARG", "%s method called on an object that is not one", what);
     return NULL;
   }
-  return w;
+  return data;
+}
+
+static waiter_t* this_waiter(napi_env env, napi_callback_info info, size_t want, napi_value* argv) {
+  return this_wrapped(env, info, want, argv, "Waiter");
 }
 
 static napi_value waiter_arm(napi_env env, napi_callback_info info) {
@@ -735,24 +743,31 @@ static napi_value waiter_construct(napi_env env, napi_callback_info info) {
 
 typedef struct {
   napi_ref waiter_class;
+  napi_ref fdwatch_class;
 } instance_t;
 
 static void instance_finalize(napi_env env, void* data, void* hint) {
   (void)hint;
   instance_t* inst = data;
   napi_delete_reference(env, inst->waiter_class);
+  napi_delete_reference(env, inst->fdwatch_class);
   free(inst);
 }
 
-static napi_value waiter_create(napi_env env, napi_callback_info info) {
+// `new` on one of the module's classes (kept in instance_t, not exported) with the call's 3 arguments.
+static napi_value construct3(napi_env env, napi_callback_info info, size_t class_offset) {
   napi_value argv[3];
   if (!get_args(env, info, 3, argv, NULL)) return NULL;
   instance_t* inst;
   napi_value cls, obj;
   CHECK_NAPI(env, napi_get_instance_data(env, (void**)&inst));
-  CHECK_NAPI(env, napi_get_reference_value(env, inst->waiter_class, &cls));
+  CHECK_NAPI(env, napi_get_reference_value(env, *(napi_ref*)((char*)inst + class_offset), &cls));
   if (napi_new_instance(env, cls, 3, argv, &obj) != napi_ok) return NULL;
   return obj;
+}
+
+static napi_value waiter_create(napi_env env, napi_callback_info info) {
+  return construct3(env, info, offsetof(instance_t, waiter_class));
 }
 
 // ---- unix sockets: fd passing and peer credentials -----------------------------------------
@@ -921,6 +936,288 @@ static napi_value peer_credentials(napi_env env, napi_callback_info info) {
   return r;
 }
 
+// ---- fd readiness: a libuv poll handle on the calling thread's event loop -----------------
+//
+// fdWatch(fd, events, callback) puts one fd into the event loop's own epoll set (uv_poll_t), so
+// readiness arrives as an ordinary loop callback: no thread, no thread pool. UV_DISCONNECT is
+// always asked for, so a hang-up is reported whatever the caller watches. Level-triggered: while
+// started and ready, the callback runs on every loop iteration until the caller stops the watcher
+// (update(0)) or closes it. A started handle is active, so it keeps the loop alive as a reading
+// socket does, and its wrapper is then held strongly so the GC cannot take a watcher that may
+// still call back. Stopped or closed, it keeps nothing alive. The callback is a property of the
+// wrapper, not held from C: a stopped watcher that JS no longer reaches (even if its callback's
+// closure refers to it) is collected, and its finalizer closes the handle.
+//
+// Ownership: the JS wrapper and the uv handle each own the struct; it is freed when both are
+// gone (the wrapper's finalizer; the handle's close callback, which libuv runs on a later loop
+// iteration). Worker or process teardown runs the async cleanup hook, which closes the handle;
+// the close callback removes the hook, which tells Node the handle is gone before it closes the
+// loop (a loop closed with a handle still open aborts the process).
+
+#define FD_ERROR 16  // fdPoll only: POLLERR (a watcher reports it as an error instead)
+
+typedef struct {
+  uv_poll_t handle;
+  napi_env env;
+  napi_ref self;  // the wrapper (holding the callback): strong while started, weak otherwise
+  napi_async_context async;
+  napi_async_cleanup_hook_handle cleanup;
+  int fd;
+  bool started, closed;
+  int owners;
+} fdwatch_t;
+
+static void fdwatch_release_owner(fdwatch_t* w) {
+  if (--w->owners == 0) free(w);
+}
+
+static void fdwatch_set_started(fdwatch_t* w, bool started) {
+  if (w->started == started) return;
+  w->started = started;
+  if (started) napi_reference_ref(w->env, w->self, NULL);
+  else napi_reference_unref(w->env, w->self, NULL);
+}
+
+static void fdwatch_closed_cb(uv_handle_t* h) {
+  fdwatch_t* w = h->data;
+  // Cancels the cleanup hook, or, if teardown already ran it, tells Node this handle is gone.
+  if (w->cleanup != NULL) napi_remove_async_cleanup_hook(w->cleanup);
+  w->cleanup = NULL;
+  fdwatch_release_owner(w);
+}
+
+static void fdwatch_close(fdwatch_t* w) {
+  if (w->closed) return;
+  fdwatch_set_started(w, false);
+  w->closed = true;
+  // uv_close stops the handle at once: no poll callback runs after this.
+  uv_close((uv_handle_t*)&w->handle, fdwatch_closed_cb);
+  napi_async_destroy(w->env, w->async);
+  w->async = NULL;
+}
+
+static void fdwatch_cleanup_hook(napi_async_cleanup_hook_handle handle, void* arg) {
+  (void)handle;
+  fdwatch_close(arg);
+}
+
+static void fdwatch_finalize(napi_env env, void* data, void* hint) {
+  (void)hint;
+  fdwatch_t* w = data;
+  fdwatch_close(w);
+  napi_delete_reference(env, w->self);
+  w->self = NULL;
+  fdwatch_release_owner(w);
+}
+
+static void fdwatch_on_poll(uv_poll_t* h, int status, int events) {
+  fdwatch_t* w = h->data;
+  if (w->closed) return;
+  napi_env env = w->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value self, argv[2], cb, recv, result;
+  // Started, so the wrapper is strongly held; this local handle keeps it if we stop below.
+  napi_get_reference_value(env, w->self, &self);
+  napi_get_named_property(env, self, "callback", &cb);
+  if (status < 0) {
+    fdwatch_set_started(w, false);  // libuv has stopped the handle itself
+    char msg[300];
+    // libuv reports POLLERR as UV_EBADF: say so, or the message would claim the fd is not open.
+    snprintf(msg, sizeof msg, "fd %d: polling failed: %s%s", w->fd, uv_strerror(status),
+             status == UV_EBADF ? " (POLLERR: an error on the fd, e.g. the read end of its pipe was closed)" : "");
+    napi_value code, text;
+    napi_create_string_utf8(env, uv_err_name(status), NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
+    napi_create_error(env, code, text, &argv[0]);
+    argv[1] = make_int(env, 0);
+  } else {
+    napi_get_null(env, &argv[0]);
+    argv[1] = make_int(env, events & (UV_READABLE | UV_WRITABLE | UV_DISCONNECT));
+  }
+  napi_get_global(env, &recv);  // make_callback wants an object as `this`
+  // make_callback, not call_function: it runs the microtasks (promise reactions) the callback queued.
+  if (napi_make_callback(env, w->async, recv, cb, 2, argv, &result) == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_fatal_exception(env, err);  // reported as uncaught, as a throwing event handler would be
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static bool get_fd_events(napi_env env, napi_value v, const char* what, int* out) {
+  int64_t e;
+  if (!get_int64(env, v, what, &e)) return false;
+  if (e < 0 || e > (UV_READABLE | UV_WRITABLE)) {
+    throw_code(env, "EARG", "%s must combine fdEvents.readable (%d) and fdEvents.writable (%d), got %lld", what,
+               UV_READABLE, UV_WRITABLE, (long long)e);
+    return false;
+  }
+  *out = (int)e;
+  return true;
+}
+
+static fdwatch_t* this_fdwatch(napi_env env, napi_callback_info info, size_t want, napi_value* argv) {
+  return this_wrapped(env, info, want, argv, "FdWatcher");
+}
+
+static bool fdwatch_start(napi_env env, fdwatch_t* w, int events) {
+  if (events == 0) {
+    uv_poll_stop(&w->handle);
+    fdwatch_set_started(w, false);
+    return true;
+  }
+  int r = uv_poll_start(&w->handle, events | UV_DISCONNECT, fdwatch_on_poll);
+  if (r != 0) {
+    throw_code(env, "ESYSCALL", "uv_poll_start(fd %d) failed: %s (%s)", w->fd, uv_strerror(r), uv_err_name(r));
+    return false;
+  }
+  fdwatch_set_started(w, true);
+  return true;
+}
+
+static napi_value fdwatch_update(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  fdwatch_t* w = this_fdwatch(env, info, 1, argv);
+  if (w == NULL) return NULL;
+  int events;
+  if (!get_fd_events(env, argv[0], "FdWatcher.update: events", &events)) return NULL;
+  if (w->closed) {
+    throw_code(env, "EARG", "FdWatcher.update: the watcher of fd %d is closed", w->fd);
+    return NULL;
+  }
+  fdwatch_start(env, w, events);
+  return NULL;
+}
+
+static napi_value fdwatch_close_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  fdwatch_t* w = this_fdwatch(env, info, 0, argv);
+  if (w != NULL) fdwatch_close(w);
+  return NULL;
+}
+
+static napi_value fdwatch_active_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  fdwatch_t* w = this_fdwatch(env, info, 0, argv);
+  if (w == NULL) return NULL;
+  napi_value r;
+  napi_get_boolean(env, w->started, &r);
+  return r;
+}
+
+static const char* fdwatch_hint(int err) {
+  switch (err) {
+    case UV_EBADF: return ": the fd is not open";
+    case UV_EPERM: return ": epoll takes sockets, pipes, FIFOs and terminals, not regular files or directories";
+    case UV_EEXIST:
+      return ": this event loop already watches it (a Node stream or another watcher); one watcher per fd";
+    default: return "";
+  }
+}
+
+// new FdWatcher(fd, events, callback): only reached through fdWatch.
+static napi_value fdwatch_construct(napi_env env, napi_callback_info info) {
+  napi_value argv[3], self;
+  size_t argc = 3;
+  if (napi_get_cb_info(env, info, &argc, argv, &self, NULL) != napi_ok) return NULL;
+  for (size_t i = argc; i < 3; i++) napi_get_undefined(env, &argv[i]);
+  int fd, events;
+  if (!get_fd(env, argv[0], "fdWatch: fd", &fd)) return NULL;
+  if (!get_fd_events(env, argv[1], "fdWatch: events", &events)) return NULL;
+  napi_valuetype t;
+  napi_typeof(env, argv[2], &t);
+  if (t != napi_function) {
+    throw_code(env, "EARG", "fdWatch: callback must be a function");
+    return NULL;
+  }
+  uv_loop_t* loop = NULL;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == NULL) {
+    throw_code(env, "ESYSCALL", "fdWatch: this thread has no libuv event loop");
+    return NULL;
+  }
+  fdwatch_t* w = calloc(1, sizeof *w);
+  if (w == NULL) {
+    throw_code(env, "ESYSCALL", "fdWatch: out of memory");
+    return NULL;
+  }
+  // Also makes the fd non-blocking (O_NONBLOCK on the open file description).
+  int r = uv_poll_init(loop, &w->handle, fd);
+  if (r != 0) {
+    free(w);  // uv_poll_init registers nothing with the loop when it fails
+    throw_code(env, r == UV_EBADF || r == UV_EPERM || r == UV_EEXIST ? "EARG" : "ESYSCALL",
+               "fdWatch: fd %d cannot be watched: %s (%s)%s", fd, uv_strerror(r), uv_err_name(r), fdwatch_hint(r));
+    return NULL;
+  }
+  w->handle.data = w;
+  w->env = env;
+  w->fd = fd;
+  w->owners = 1;  // the handle, until its close callback
+  napi_value name;
+  napi_create_string_utf8(env, "fable:fdWatch", NAPI_AUTO_LENGTH, &name);
+  napi_property_descriptor callback = {"callback", NULL, NULL, NULL, NULL, argv[2], napi_default, NULL};
+  if (napi_define_properties(env, self, 1, &callback) != napi_ok ||
+      napi_async_init(env, NULL, name, &w->async) != napi_ok ||
+      napi_wrap(env, self, w, fdwatch_finalize, NULL, NULL) != napi_ok) {
+    fdwatch_close(w);
+    throw_code(env, "ESYSCALL", "fdWatch: setting up the watcher of fd %d failed", fd);
+    return NULL;
+  }
+  w->owners++;  // the wrapper
+  napi_create_reference(env, self, 0, &w->self);
+  napi_add_async_cleanup_hook(env, fdwatch_cleanup_hook, w, &w->cleanup);
+  if (!fdwatch_start(env, w, events)) {
+    fdwatch_close(w);
+    return NULL;
+  }
+  return self;
+}
+
+static napi_value fd_watch(napi_env env, napi_callback_info info) {
+  return construct3(env, info, offsetof(instance_t, fdwatch_class));
+}
+
+// poll(2) with a zero timeout: the readiness of one fd right now, without the event loop.
+static napi_value fd_poll(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv, NULL)) return NULL;
+  int fd, events;
+  if (!get_fd(env, argv[0], "fdPoll: fd", &fd)) return NULL;
+  if (!get_fd_events(env, argv[1], "fdPoll: events", &events)) return NULL;
+  struct pollfd p = {fd, POLLRDHUP, 0};
+  if (events & UV_READABLE) p.events |= POLLIN;
+  if (events & UV_WRITABLE) p.events |= POLLOUT;
+  int r;
+  do r = poll(&p, 1, 0);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    throw_code(env, "ESYSCALL", "poll(fd %d) failed: %s", fd, strerror(errno));
+    return NULL;
+  }
+  if (p.revents & POLLNVAL) {
+    throw_code(env, "EARG", "fdPoll: fd %d is not open", fd);
+    return NULL;
+  }
+  int out = 0;
+  if (p.revents & POLLIN) out |= UV_READABLE;
+  if (p.revents & POLLOUT) out |= UV_WRITABLE;
+  // As libuv reports it: a pipe's hang-up (POLLHUP) counts once its data has been read.
+  if ((p.revents & POLLRDHUP) || ((p.revents & POLLHUP) && !(p.revents & POLLIN))) out |= UV_DISCONNECT;
+  if (p.revents & POLLERR) out |= FD_ERROR;
+  return make_int(env, out);
+}
+
+static napi_value fd_events(napi_env env) {
+  napi_value o;
+  napi_create_object(env, &o);
+  napi_set_named_property(env, o, "readable", make_int(env, UV_READABLE));
+  napi_set_named_property(env, o, "writable", make_int(env, UV_WRITABLE));
+  napi_set_named_property(env, o, "disconnect", make_int(env, UV_DISCONNECT));
+  napi_set_named_property(env, o, "error", make_int(env, FD_ERROR));
+  napi_object_freeze(env, o);
+  return o;
+}
+
 // ---- module -------------------------------------------------------------------------------
 
 static napi_value capabilities(napi_env env) {
@@ -938,6 +1235,10 @@ static napi_value capabilities(napi_env env) {
   cpu_set_t set;
   napi_set_named_property(env, caps, "affinity",
                           (sched_getaffinity(0, sizeof set, &set) == 0 && sched_getcpu() >= 0) ? t : f);
+  // fdWatch needs the thread's libuv loop, which N-API hands out only where Node runs one.
+  uv_loop_t* loop = NULL;
+  bool has_loop = napi_get_uv_event_loop(env, &loop) == napi_ok && loop != NULL;
+  napi_set_named_property(env, caps, "fdWatch", has_loop ? t : f);
   napi_object_freeze(env, caps);
   return caps;
 }
@@ -951,9 +1252,19 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_value waiter_class;
   CHECK_NAPI(env, napi_define_class(env, "Waiter", NAPI_AUTO_LENGTH, waiter_construct, NULL,
                                     sizeof waiter_methods / sizeof waiter_methods[0], waiter_methods, &waiter_class));
+  napi_property_descriptor fdwatch_methods[] = {
+      {"update", NULL, fdwatch_update, NULL, NULL, NULL, napi_default_method, NULL},
+      {"close", NULL, fdwatch_close_js, NULL, NULL, NULL, napi_default_method, NULL},
+      {"active", NULL, NULL, fdwatch_active_js, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_value fdwatch_class;
+  CHECK_NAPI(env, napi_define_class(env, "FdWatcher", NAPI_AUTO_LENGTH, fdwatch_construct, NULL,
+                                    sizeof fdwatch_methods / sizeof fdwatch_methods[0], fdwatch_methods,
+                                    &fdwatch_class));
   instance_t* inst = calloc(1, sizeof *inst);
   if (inst == NULL) return NULL;
   napi_create_reference(env, waiter_class, 1, &inst->waiter_class);
+  napi_create_reference(env, fdwatch_class, 1, &inst->fdwatch_class);
   napi_set_instance_data(env, inst, instance_finalize, NULL);
 
   napi_property_descriptor props[] = {
@@ -971,6 +1282,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"sendFds", NULL, send_fds, NULL, NULL, NULL, napi_enumerable, NULL},
       {"recvFds", NULL, recv_fds, NULL, NULL, NULL, napi_enumerable, NULL},
       {"peerCredentials", NULL, peer_credentials, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fdWatch", NULL, fd_watch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fdPoll", NULL, fd_poll, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fdEvents", NULL, NULL, NULL, NULL, fd_events(env), napi_enumerable, NULL},
       {"capabilities", NULL, NULL, NULL, NULL, capabilities(env), napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
