@@ -6,6 +6,16 @@ export { FableError, UsageError } from "./errors.js";
 export { BufferStateError, NoSpaceError, type ReadBuffer, type WriteBuffer } from "./channel/buffers.js";
 export { Connection, ConnectionClosedError, type ConnectionOptions } from "./channel/connection.js";
 export {
+  type ConnectionPollItem,
+  type FdPollItem,
+  poll,
+  Poller,
+  type PollEvent,
+  type PollItem,
+  type PollOptions,
+  type PollResult,
+} from "./channel/poll.js";
+export {
   type InRecord,
   RECORD_FIRST,
   RECORD_LAST,

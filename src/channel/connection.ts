@@ -11,6 +11,8 @@
  * Holding more than `maxHeldReadBuffers` unreleased is a NoSpaceError (ENOSPACE).
  * Forwarding: commit(readBufferOfAnotherConnection) copies it into this connection once and
  * releases it upstream when the copy is published.
+ * Readiness without waiting: isReadable() and isWritable() say whether reading or writing would
+ * wait (poll.ts builds poll() on them); neither consumes anything the application can see.
  */
 import { Duplex } from "node:stream";
 import { FableError } from "../errors.js";
@@ -65,6 +67,12 @@ export class Connection {
   #sendQueue: Outgoing[] = [];
   #pumping = false;
   #nextSeq = 0;
+  /** The latest reservation met back-pressure and the transport has not reported room since. */
+  #writeBlocked = false;
+  /** Reservations that met back-pressure so far: a report of room older than the latest one clears nothing. */
+  #blockedCount = 0;
+  /** Why the transport refuses writing for good (the peer closed): getWriteBuffers() would throw it. */
+  #writeRefused: Error | undefined;
 
   // Reader: one slot per record taken from the transport and not yet freed, in order: the read
   // buffer viewing it while the application holds it, null once released (fragments and control
@@ -79,6 +87,11 @@ export class Connection {
   #assembly: Uint8Array[] | undefined;
   #assemblyBytes = 0;
   #assemblySeq = 0;
+  /**
+   * A message isReadable() took from the transport to find out, not yet handed out (so not
+   * counted in #held); getReadBuffers() hands it out first.
+   */
+  #ahead: ReadBuffer | undefined;
 
   #closing: Promise<void> | undefined;
   #closed = false;
@@ -104,6 +117,11 @@ export class Connection {
     return this.#held;
   }
 
+  /** True once close() or destroy() was called (reading goes on while close() flushes queued sends). */
+  get closed(): boolean {
+    return this.#closed || this.#closing !== undefined;
+  }
+
   #check(): void {
     const failure = this.#transport.failure;
     if (failure !== undefined) throw failure;
@@ -124,19 +142,37 @@ export class Connection {
     const max = t.maxRecordBytes;
     if (maxBytes <= max) {
       // The common case, one buffer: no loop, no growing array.
-      const view = t.reserve(maxBytes);
+      const view = this.#tryReserve(maxBytes);
       return view === null ? [] : [this.#reserve(view)];
     }
     const out: WriteBuffer[] = [];
     let remaining = maxBytes;
     do {
       const n = Math.min(remaining, max);
-      const view = t.reserve(n);
+      const view = this.#tryReserve(n);
       if (view === null) break;
       out.push(this.#reserve(view));
       remaining -= n;
     } while (remaining > 0);
     return out;
+  }
+
+  /** transport.reserve(), noting back-pressure (and the peer's refusal) for isWritable(). */
+  #tryReserve(bytes: number): Uint8Array | null {
+    let view: Uint8Array | null;
+    try {
+      view = this.#transport.reserve(bytes);
+    } catch (err) {
+      this.#noteWriteRefused(err);
+      throw err;
+    }
+    if (view === null) {
+      this.#writeBlocked = true;
+      this.#blockedCount++;
+    } else if (this.#writeBlocked) {
+      this.#writeBlocked = false;
+    }
+    return view;
   }
 
   #reserve(view: Uint8Array): IoBuffer {
@@ -180,7 +216,43 @@ export class Connection {
   async writable(): Promise<void> {
     this.#check();
     if (this.#sendQueue.length > 0) await this.#drained();
-    else await this.#transport.writable();
+    else await this.#transportWritable();
+  }
+
+  /**
+   * True when getWriteBuffers() would hand out a buffer, as far as the connection knows without
+   * reserving one (the transport contract has no side-effect-free room query): the connection is
+   * open, no send() is queued, the peer is not known to have closed, and no reservation has met
+   * back-pressure since the transport last reported room. As with a non-blocking socket, room is
+   * learnt by trying: until a reservation meets back-pressure the connection counts as writable,
+   * so getWriteBuffers() may then return [] once; from then on this is false until writable()
+   * resolves (or a reservation succeeds). False whenever getWriteBuffers() would throw (closed,
+   * failed, the peer closed).
+   */
+  isWritable(): boolean {
+    if (this.#closed || this.#closing !== undefined || this.#transport.failure !== undefined) return false;
+    if (this.#writeRefused !== undefined || this.#transport.ended) return false;
+    return this.#sendQueue.length === 0 && !this.#writeBlocked;
+  }
+
+  /** transport.writable(); its resolving reports room for the latest reservation that met back-pressure. */
+  #transportWritable(): Promise<void> {
+    const count = this.#blockedCount;
+    return this.#transport.writable().then(
+      () => {
+        if (this.#blockedCount === count) this.#writeBlocked = false;
+      },
+      (err: unknown) => {
+        this.#noteWriteRefused(err);
+        throw err;
+      },
+    );
+  }
+
+  /** An ECLOSED from the transport while it has not failed and we did not close it: the peer closed. */
+  #noteWriteRefused(err: unknown): void {
+    if (this.#writeRefused !== undefined || this.#transport.failure !== undefined || this.closed) return;
+    if (err instanceof TransportError && err.code === "ECLOSED") this.#writeRefused = err;
   }
 
   /** Sends one message of any size (fragmented if larger than a record); resolves once published. */
@@ -248,9 +320,9 @@ export class Connection {
         if (out === undefined) break;
         const total = out.bytes.length;
         const n = Math.min(total - out.offset, max);
-        const view = t.reserve(n);
+        const view = this.#tryReserve(n);
         if (view === null) {
-          t.writable().then(
+          this.#transportWritable().then(
             () => this.#pump(),
             (err: unknown) => this.#failSends(err as Error),
           );
@@ -293,6 +365,12 @@ export class Connection {
     }
     const t = this.#transport;
     let out: ReadBuffer[] | undefined;
+    const ahead = this.#ahead;
+    if (ahead !== undefined) {
+      this.#ahead = undefined;
+      this.#held++;
+      out = [ahead];
+    }
     while (this.#held < this.#maxHeld) {
       const record = t.next();
       if (record === null) break;
@@ -302,6 +380,33 @@ export class Connection {
       else out.push(message);
     }
     return out ?? [];
+  }
+
+  /**
+   * True when reading would not wait: getReadBuffers() would return at least one message (or
+   * throw ENOSPACE, when the application already holds maxHeldReadBuffers), or the connection has
+   * ended, or it failed or was closed (getReadBuffers() then throws why). False while nothing, or
+   * only part of a fragmented message, has arrived. To find out it may take one message from the
+   * transport; that message is kept, and getReadBuffers() hands it out first.
+   */
+  isReadable(): boolean {
+    if (this.#ahead !== undefined) return true;
+    const t = this.#transport;
+    if (this.#closed || this.#transportClosed || t.failure !== undefined || t.ended) return true;
+    let message: ReadBuffer | undefined;
+    try {
+      while (message === undefined) {
+        const record = t.next();
+        if (record === null) break;
+        message = this.#accept(record);
+      }
+    } catch {
+      return true; // the transport failed (a protocol error destroys it): getReadBuffers() throws that
+    }
+    if (message === undefined) return t.ended;
+    this.#held--; // not handed out yet
+    this.#ahead = message;
+    return true;
   }
 
   #accept(record: InRecord): ReadBuffer | undefined {
@@ -399,12 +504,13 @@ export class Connection {
   readable(): Promise<void> {
     const failure = this.#transport.failure;
     if (failure !== undefined) return Promise.reject(failure);
+    if (this.#ahead !== undefined) return Promise.resolve();
     return this.#transport.readable();
   }
 
   /** True once the peer closed and every message has been read. */
   get ended(): boolean {
-    return this.#transport.ended;
+    return this.#transport.ended && this.#ahead === undefined;
   }
 
   /** Messages as they arrive; each view is valid until the next iteration (copy it to keep it). */
@@ -456,6 +562,7 @@ export class Connection {
     this.#closing = (async () => {
       while (this.#sendQueue.length > 0 && this.#transport.failure === undefined) await this.#drained();
       this.#transportClosed = true;
+      this.#ahead = undefined; // its memory goes with the transport, like held buffers
       this.#transport.close();
     })();
     return this.#closing;
@@ -472,6 +579,7 @@ export class Connection {
     for (const b of this.#assembled) b.retire("released");
     this.#assembled.clear();
     this.#held = 0;
+    this.#ahead = undefined;
     this.#reserved.drain((b) => {
       if (b.state === "open") b.retire("committed");
     });
