@@ -111,10 +111,26 @@ async function invokeProbe(test: TestPlan, s: RunSettings): Promise<ProbeRun> {
   // Probes bound themselves; this only catches one that is stuck for good.
   const limitMs = s.warmupMs + s.budgetMs + 30_000;
   const timer = setTimeout(() => child.kill("SIGKILL"), limitMs);
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
-    child.on("error", reject);
+  let spawnError: Error | undefined;
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+    // A probe that cannot start (its file gone mid-run, a rebuild) fails this test, not the run.
+    child.on("error", (err) => {
+      spawnError = err;
+      resolve([null, null]);
+    });
     child.on("close", (c, sig) => resolve([c, sig]));
   }).finally(() => clearTimeout(timer));
+  if (spawnError !== undefined) {
+    const output: ProbeOutput = {
+      ok: false,
+      probe: test.mechanism.probe,
+      error: {
+        code: "ESYSCALL",
+        message: `cannot start the probe ${command}: ${spawnError.message} (is the build complete? npm install rebuilds it)`,
+      },
+    };
+    return { output, samplesPath };
+  }
 
   const line = stdout.trim().split("\n").pop() ?? "";
   let output: ProbeOutput;
