@@ -19,6 +19,7 @@ const root = new URL("..", import.meta.url).pathname;
 const dist = (p) => new URL(`../dist/src/${p}`, import.meta.url).href;
 const { loadNative } = await import(dist("native/load.js"));
 const { ShmListener, connectShm } = await import(dist("transports/shm.js"));
+const { Connection } = await import(dist("channel/connection.js"));
 const native = loadNative();
 
 const SIZES = [64, 4096, 65536];
@@ -90,6 +91,14 @@ async function main() {
       await shmRoundTrips("adaptive");
       add("ratio-rtt", series.get("rtt-adaptive").at(-1) / series.get("engine-rtt").at(-1));
       await shmRoundTrips("spin");
+      // The same adaptive round trip through a Connection on each side (getWriteBuffers/commit,
+      // getReadBuffers/release): what the channel adds over its transport.
+      {
+        const end = await connect("echo-connection", { wait: "adaptive", trust: "untrusted" });
+        add("rtt-connection", await connectionRoundTrips(new Connection(end), 64, budgetMs));
+        end.close();
+        await peer.next("done");
+      }
       add("net-unix-rtt", probeLatency(process.execPath, [probe], "node-net-unix", cpus, budgetMs, dir));
 
       // One-way throughput; the reader checks each record's seq and a sequence word in the payload.
@@ -131,6 +140,7 @@ async function main() {
     const show = (what, key, unit) => report(what, results[key].runs, unit);
     show("engine mempipe-spin-safe 64 B round trip", "engine-rtt", "ns");
     for (const wait of STRATEGIES) show(`shm ${wait} 64 B round trip`, `rtt-${wait}`, "ns");
+    show("shm adaptive 64 B, through Connections", "rtt-connection", "ns");
     show("node-net-unix 64 B round trip", "net-unix-rtt", "ns");
     for (const size of SIZES) {
       show(`engine mempipe-spin-safe ${size} B`, `engine-throughput-${size}`, "B/s");
@@ -205,6 +215,43 @@ async function pingPong(end, size, max, samples, budgetMs = Infinity) {
     }
     if (r.seq !== i) throw new Error(`echo ${i} came back as ${r.seq}`);
     end.free();
+    if (samples !== null && i % BATCH === BATCH - 1) {
+      const now = performance.now();
+      samples[(i / BATCH) | 0] = (now - last) / BATCH;
+      last = now;
+      if (now > deadline) return ((i / BATCH) | 0) + 1;
+    }
+  }
+  return samples === null ? i : (i / BATCH) | 0;
+}
+
+/** roundTrips() through a Connection: the zero-copy buffer API on top of the same transport. */
+async function connectionRoundTrips(conn, size, budgetMs) {
+  await connectionPingPong(conn, size, 200_000, null);
+  const samples = new Float64Array(5_000_000 / BATCH);
+  const n = await connectionPingPong(conn, size, samples.length * BATCH, samples, budgetMs);
+  return median(samples.subarray(0, n)) * 1e6;
+}
+
+async function connectionPingPong(conn, size, max, samples, budgetMs = Infinity) {
+  const deadline = performance.now() + budgetMs;
+  let last = performance.now();
+  let i = 0;
+  for (; i < max; i++) {
+    let [buf] = conn.getWriteBuffers(size);
+    while (buf === undefined) {
+      await conn.writable();
+      [buf] = conn.getWriteBuffers(size);
+    }
+    buf.bytes[0] = i;
+    conn.commit(buf);
+    let got = conn.getReadBuffers();
+    while (got.length === 0) {
+      await conn.readable();
+      got = conn.getReadBuffers();
+    }
+    if (got.length !== 1 || got[0].bytes[0] !== (i & 0xff)) throw new Error(`echo ${i} came back wrong`);
+    conn.release(got[0]);
     if (samples !== null && i % BATCH === BATCH - 1) {
       const now = performance.now();
       samples[(i / BATCH) | 0] = (now - last) / BATCH;
@@ -327,7 +374,10 @@ async function run(m) {
     return;
   }
   const end = await connectShm(m.path, m.options);
-  if (m.cmd === "echo") {
+  if (m.cmd === "echo-connection") {
+    await echoConnection(new Connection(end));
+    process.send({ event: "done" });
+  } else if (m.cmd === "echo") {
     await echo(end);
     process.send({ event: "done" });
   } else if (m.cmd === "sink") {
@@ -367,6 +417,29 @@ async function echo(end) {
       return;
     }
     await end.readable();
+  }
+}
+
+async function echoConnection(conn) {
+  for (;;) {
+    const got = conn.getReadBuffers();
+    for (const r of got) {
+      let [out] = conn.getWriteBuffers(r.bytes.length);
+      while (out === undefined) {
+        await conn.writable();
+        [out] = conn.getWriteBuffers(r.bytes.length);
+      }
+      out.bytes.set(r.bytes);
+      conn.commit(out);
+      conn.release(r);
+    }
+    if (got.length === 0) {
+      if (conn.ended) {
+        await conn.close();
+        return;
+      }
+      await conn.readable();
+    }
   }
 }
 
@@ -468,6 +541,7 @@ function printTargets(f) {
   const rows = [
     ["shm adaptive RTT / mempipe-spin RTT", m("ratio-rtt"), "<=", 1.5],
     ["node-net-unix RTT / shm adaptive RTT", m("net-unix-rtt") / m("rtt-adaptive"), ">=", 20],
+    ["  the same through Connections", m("net-unix-rtt") / m("rtt-connection"), ">=", 20],
     ["shm 64 KiB throughput / mempipe-spin 64 KiB", m("ratio-throughput-65536"), ">=", 0.8],
     ["shm 64 B messages/s (millions)", m("messages-adaptive-64") / 1e6, ">=", 3],
     ["idle adaptive receiver CPU (%)", m("idle-cpu-percent"), "<", 2],
