@@ -23,6 +23,7 @@ import {
   RECORD_LAST,
   TransportError,
   type TransportEnd,
+  type WaitHint,
 } from "../transports/transport.js";
 import { BufferStateError, IoBuffer, NoSpaceError, type ReadBuffer, type WriteBuffer } from "./buffers.js";
 import { Fifo } from "./fifo.js";
@@ -212,11 +213,14 @@ export class Connection {
     }
   }
 
-  /** Resolves when getWriteBuffers() may return buffers again. */
-  async writable(): Promise<void> {
+  /**
+   * Resolves when getWriteBuffers() may return buffers again. `{ spin: false }`: sleep without
+   * spinning first (for a caller waiting on many connections).
+   */
+  async writable(hint?: WaitHint): Promise<void> {
     this.#check();
     if (this.#sendQueue.length > 0) await this.#drained();
-    else await this.#transportWritable();
+    else await this.#transportWritable(hint);
   }
 
   /**
@@ -236,9 +240,9 @@ export class Connection {
   }
 
   /** transport.writable(); its resolving reports room for the latest reservation that met back-pressure. */
-  #transportWritable(): Promise<void> {
+  #transportWritable(hint?: WaitHint): Promise<void> {
     const count = this.#blockedCount;
-    return this.#transport.writable().then(
+    return this.#transport.writable(hint).then(
       () => {
         if (this.#blockedCount === count) this.#writeBlocked = false;
       },
@@ -500,12 +504,12 @@ export class Connection {
     }
   }
 
-  /** Resolves when getReadBuffers() may return messages, or the peer has ended. */
-  readable(): Promise<void> {
+  /** Resolves when getReadBuffers() may return messages, or the peer has ended. `hint`: as writable()'s. */
+  readable(hint?: WaitHint): Promise<void> {
     const failure = this.#transport.failure;
     if (failure !== undefined) return Promise.reject(failure);
     if (this.#ahead !== undefined) return Promise.resolve();
-    return this.#transport.readable();
+    return this.#transport.readable(hint);
   }
 
   /** True once the peer closed and every message has been read. */

@@ -37,8 +37,9 @@
  * be withdrawn (the transport contract has no cancel), so each connection keeps at most one
  * pending per direction, shared by every poll() and Poller: waiting again does not pile them up.
  * For memory and stream transports a pending wait is a bare promise; for shm and sab it is the
- * ring's own wait, which stays armed (a sleeping waiter keeps the event loop alive, a spinning one
- * spins) until a record or room arrives or the connection closes.
+ * ring's own wait, asked not to spin first (`{ spin: false }`: an adaptive end sleeps at once, a
+ * spin-only end polls from the event loop), which stays armed (a sleeping waiter keeps the event
+ * loop alive, as an open socket does) until a record or room arrives or the connection closes.
  */
 import { FableError, UsageError } from "../errors.js";
 import { loadNative } from "../native/load.js";
@@ -314,13 +315,16 @@ class WaitSide {
   }
 }
 
+const NO_SPIN = { spin: false } as const;
+
 class ConnectionWatch {
   readonly read: WaitSide;
   readonly write: WaitSide;
 
   constructor(connection: Connection) {
-    this.read = new WaitSide(() => connection.readable());
-    this.write = new WaitSide(() => connection.writable());
+    // No spin before sleeping: over many connections each one's spin would be paid in turn.
+    this.read = new WaitSide(() => connection.readable(NO_SPIN));
+    this.write = new WaitSide(() => connection.writable(NO_SPIN));
   }
 
   unlisten(wake: () => void): void {

@@ -171,14 +171,21 @@ export class RingWait {
     this.#makeSleeper = options.sleeper === "atomics" ? atomicsSleeper : futexSleeper;
   }
 
-  /** Resolves once the condition holds; rejects with the error given to fail(). */
-  wait(): Promise<void> {
+  /**
+   * Resolves once the condition holds; rejects with the error given to fail(). `spin` false skips
+   * the synchronous spin: adaptive sleeps at once, spin polls only from the event loop.
+   */
+  wait(spin = true): Promise<void> {
     if (this.#error !== undefined) return Promise.reject(this.#error);
     if (this.#pending !== undefined) return this.#pending.promise;
     const strategy = this.strategy;
     const condition = this.#condition;
     // (Spinning checks ready() too, after its first polls.)
-    if (strategy === "block" ? condition.ready() : this.#spin(strategy === "spin" ? this.#sliceMs : this.#budgetMs)) {
+    const ready =
+      strategy === "block" || !spin
+        ? condition.ready()
+        : this.#spin(strategy === "spin" ? this.#sliceMs : this.#budgetMs);
+    if (ready) {
       // The condition may have failed the side (a corrupt peer) while it was checked.
       return this.#error === undefined ? RESOLVED : Promise.reject(this.#error);
     }

@@ -19,7 +19,14 @@ import { RingReader } from "../ring/reader.js";
 import { RingWait, type WaitOptions, type WaitStrategy } from "../ring/wait.js";
 import { RingWriter } from "../ring/writer.js";
 import { checkPublish, checkReserve, nothingOutstanding } from "./common.js";
-import { type InRecord, TransportError, type TransportEnd, type TransportKind, type Trust } from "./transport.js";
+import {
+  type InRecord,
+  TransportError,
+  type TransportEnd,
+  type TransportKind,
+  type Trust,
+  type WaitHint,
+} from "./transport.js";
 
 /**
  * Wait promises are marked handled: a wait nobody awaits any more (its caller gave up) must not
@@ -111,9 +118,9 @@ export abstract class RingTransportEnd implements TransportEnd {
     }
   }
 
-  writable(): Promise<void> {
+  writable(hint?: WaitHint): Promise<void> {
     if (this.#done || this.#writer.readerClosed) return this.#rejectUnwritable("writable");
-    const waiting = this.#writeWait.wait();
+    const waiting = this.#writeWait.wait(hint?.spin !== false);
     // Woken because the peer's reader closed: that is no room, but the end of writing.
     return this.#writeWait.waiting ? handled(waiting.then(this.#afterWritable)) : waiting;
   }
@@ -140,10 +147,10 @@ export abstract class RingTransportEnd implements TransportEnd {
     }
   }
 
-  readable(): Promise<void> {
+  readable(hint?: WaitHint): Promise<void> {
     if (this.#done) return Promise.reject(this.#unusableError("readable"));
     const wait = this.#readWait;
-    const waiting = wait.wait();
+    const waiting = wait.wait(hint?.spin !== false);
     // Woken by an aborted peer (its ring says so before its liveness channel does): with
     // nothing left to read that is the peer's death.
     if (wait.waiting) return handled(waiting.then(this.#afterReadable));

@@ -37,7 +37,9 @@
  *   when some of it has gone (not on a fixed high-water mark of the runtime's).
  * - Both ends of a stream transport use the same maxRecordBytes; a mismatch is EPROTOCOL.
  * - Waiting never blocks the event loop beyond a bounded spin, and never occupies a libuv
- *   thread-pool thread.
+ *   thread-pool thread. `{ spin: false }` asks for no spin before sleeping: a caller waiting on
+ *   many ends at once (poll) would otherwise pay each end's spin in turn. Transports that never
+ *   spin ignore it.
  */
 import { FableError } from "../errors.js";
 
@@ -74,6 +76,12 @@ export class TransportError extends FableError {
   }
 }
 
+/** How a caller wants readable()/writable() to wait. */
+export interface WaitHint {
+  /** false: sleep at once instead of spinning first (a spin-only end polls from the event loop). Default true. */
+  readonly spin?: boolean;
+}
+
 export interface TransportEnd {
   readonly kind: TransportKind;
   readonly trust: Trust;
@@ -84,11 +92,11 @@ export interface TransportEnd {
 
   reserve(bytes: number): Uint8Array | null;
   publish(length: number, flags: number, seq: number): void;
-  writable(): Promise<void>;
+  writable(hint?: WaitHint): Promise<void>;
 
   next(): InRecord | null;
   free(): void;
-  readable(): Promise<void>;
+  readable(hint?: WaitHint): Promise<void>;
 
   /** The peer closed and every record before its close has been returned by next(). */
   readonly ended: boolean;

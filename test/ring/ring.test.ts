@@ -384,6 +384,23 @@ describe("ring waits", () => {
     }
   });
 
+  it("wait(false): adaptive sleeps without spinning first, spin polls only from the event loop", async () => {
+    for (const strategy of ["adaptive", "spin"] as const) {
+      const { writer, reader, memory } = ring(4096, { shared: true });
+      let polls = 0;
+      const counted = { ready: () => (polls++, reader.ready()), poll: () => (polls++, reader.poll()) };
+      // A 10 s budget: spinning at all before sleeping would be seen in the count (and the time).
+      const wait = new RingWait(memory.words, 384 / 4, counted, { strategy, sleeper: "atomics", spinBudgetUs: 1e7 });
+      const woken = wait.wait(false);
+      assert.ok(polls <= 2, `${strategy}: ${polls} polls before wait(false) returned`);
+      assert.equal(memory.words[384 / 4] !== 0, strategy === "adaptive", `${strategy}: asleep at once`);
+      setTimeout(() => send(writer, 0, 8), 5);
+      await woken;
+      check(reader.next(), 0, 8);
+      wait.fail(new Error("done"));
+    }
+  });
+
   it("refuses an unknown strategy and the atomics sleeper on memory that is not shared", () => {
     const { reader, memory } = ring(4096);
     // @ts-expect-error: a wrong strategy is a runtime error too
