@@ -25,8 +25,8 @@ import {
   type TransportEnd,
   type WaitHint,
 } from "../transports/transport.js";
+import { Deque } from "../transports/common.js";
 import { BufferStateError, IoBuffer, NoSpaceError, type ReadBuffer, type WriteBuffer } from "./buffers.js";
-import { Fifo } from "./fifo.js";
 
 export interface ConnectionOptions {
   /** Most read buffers the application may hold unreleased (default 1024). */
@@ -64,7 +64,7 @@ export class Connection {
   readonly #maxMessage: number;
 
   // Writer: buffers handed out but not yet published, in reservation order (mark: see IoBuffer).
-  #reserved = new Fifo<IoBuffer>();
+  #reserved = new Deque<IoBuffer>();
   #sendQueue: Outgoing[] = [];
   #pumping = false;
   #nextSeq = 0;
@@ -78,7 +78,7 @@ export class Connection {
   // Reader: one slot per record taken from the transport and not yet freed, in order: the read
   // buffer viewing it while the application holds it, null once released (fragments and control
   // records at once). Slot i holds record number #firstSlot + i (a buffer's mark).
-  #slots = new Fifo<IoBuffer | null>();
+  #slots = new Deque<IoBuffer | null>();
   #firstSlot = 0;
   #records = 0;
   #held = 0;

@@ -171,9 +171,14 @@ export class EndState {
   }
 }
 
-/** FIFO queue on a growable ring (Array#shift is O(n) on large arrays). */
+/**
+ * FIFO queue on a growable power-of-two ring: nothing is allocated per item once it has grown.
+ * Transports and connections touch one per message, where Array#shift (O(n) on large arrays) and
+ * a Map cost more than a shared-memory transport itself (a Connection over sab went from 187 to
+ * ~150 ns per 64 B message without them).
+ */
 export class Deque<T> {
-  private items: (T | undefined)[] = new Array<T | undefined>(16);
+  private items: (T | undefined)[] = new Array<T | undefined>(16).fill(undefined);
   private head = 0;
   private count = 0;
 
@@ -191,6 +196,18 @@ export class Deque<T> {
     return this.count === 0 ? undefined : this.items[this.head];
   }
 
+  /** The i-th item from the oldest (0), or undefined past either end. */
+  at(i: number): T | undefined {
+    if (i < 0 || i >= this.count) return undefined;
+    return this.items[(this.head + i) & (this.items.length - 1)];
+  }
+
+  /** Replaces the i-th item from the oldest; i must be below length. */
+  set(i: number, item: T): void {
+    if (i < 0 || i >= this.count) throw new RangeError(`Deque.set(${i}) outside 0..${this.count - 1}`);
+    this.items[(this.head + i) & (this.items.length - 1)] = item;
+  }
+
   shift(): T | undefined {
     if (this.count === 0) return undefined;
     const item = this.items[this.head];
@@ -200,14 +217,19 @@ export class Deque<T> {
     return item;
   }
 
+  /** Removes every item, oldest first, handing each to `fn`. */
+  drain(fn: (item: T) => void): void {
+    while (this.count > 0) fn(this.shift() as T);
+  }
+
   clear(): void {
-    this.items = new Array<T | undefined>(16);
+    this.items = new Array<T | undefined>(16).fill(undefined);
     this.head = 0;
     this.count = 0;
   }
 
   private grow(): void {
-    const bigger = new Array<T | undefined>(this.items.length * 2);
+    const bigger = new Array<T | undefined>(this.items.length * 2).fill(undefined);
     for (let i = 0; i < this.count; i++) bigger[i] = this.items[(this.head + i) & (this.items.length - 1)];
     this.items = bigger;
     this.head = 0;

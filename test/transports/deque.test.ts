@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Fifo } from "../../src/channel/fifo.js";
+import { Deque } from "../../src/transports/common.js";
 
-test("fifo: keeps order across wrap-around and growth", () => {
-  const q = new Fifo<number>(4);
+test("deque: keeps order across wrap-around and growth", () => {
+  const q = new Deque<number>();
   let pushed = 0;
   let shifted = 0;
   // Interleaved pushes and shifts move the head around the ring; bursts make it grow.
@@ -25,12 +25,17 @@ test("fifo: keeps order across wrap-around and growth", () => {
   assert.equal(q.shift(), undefined);
 });
 
-test("fifo: at() and set() stay within the items", () => {
-  const q = new Fifo<string>(2);
+test("deque: at() and set() stay within the items", () => {
+  const q = new Deque<string>();
   q.push("a");
   q.push("b");
   q.push("c");
+  for (let i = 0; i < 20; i++) q.push("x"); // past the first growth
+  assert.equal(q.length, 23);
   q.set(1, "B");
-  assert.deepEqual([q.at(0), q.at(1), q.at(2), q.at(3), q.at(-1)], ["a", "B", "c", undefined, undefined]);
-  assert.throws(() => q.set(3, "x"), RangeError);
+  assert.deepEqual(
+    [q.at(0), q.at(1), q.at(2), q.at(22), q.at(23), q.at(-1)],
+    ["a", "B", "c", "x", undefined, undefined],
+  );
+  assert.throws(() => q.set(23, "x"), RangeError);
 });
