@@ -174,9 +174,12 @@ describe("fable bench --quick, end to end", () => {
     );
     const floor = latency.find((r) => r.mechanism === "cacheline");
     assert.ok(floor);
+    // The floor is compared with each mechanism's fastest round trip: on a host whose two vCPUs
+    // share a core, mempipe-spin's median sits within one clock step (~10 ns there) of
+    // cacheline's, and a 100 ms run's medians can swap; the fastest round trips do not.
     for (const r of latency) {
       if (r.mechanism !== "cacheline")
-        assert.ok(floor.stats.p50 < r.stats.p50, `${r.mechanism} ${r.stats.p50} <= ${floor.stats.p50}`);
+        assert.ok(floor.stats.min < r.stats.min, `${r.mechanism} ${r.stats.min} <= ${floor.stats.min}`);
     }
   });
 
