@@ -91,6 +91,13 @@ async function main() {
       await shmRoundTrips("adaptive");
       add("ratio-rtt", series.get("rtt-adaptive").at(-1) / series.get("engine-rtt").at(-1));
       await shmRoundTrips("spin");
+      // Both sides polling next() synchronously, never awaiting: the floor of a Node round trip.
+      {
+        const end = await connect("echo-sync", { wait: "spin", trust: "untrusted" });
+        add("rtt-sync", await syncRoundTrips(end, 64, budgetMs));
+        end.close();
+        await peer.next("done");
+      }
       // The same adaptive round trip through a Connection on each side (getWriteBuffers/commit,
       // getReadBuffers/release): what the channel adds over its transport.
       {
@@ -122,6 +129,9 @@ async function main() {
       await shmRoundTrips("block");
     }
 
+    // What handling one record costs, both ends in this process: no other CPU involved.
+    for (let r = 0; r < runs; r++) add("record-cost", await recordCost(dir, 64));
+
     // An idle adaptive receiver: its CPU use once the spin budget is spent; then round trips to
     // it while it sleeps (5 ms apart; this side spins, so only the receiver's wake-up is in them),
     // and node-net-unix round trips with the same gaps (both sides asleep in epoll).
@@ -141,6 +151,8 @@ async function main() {
     show("engine mempipe-spin-safe 64 B round trip", "engine-rtt", "ns");
     for (const wait of STRATEGIES) show(`shm ${wait} 64 B round trip`, `rtt-${wait}`, "ns");
     show("shm adaptive 64 B, through Connections", "rtt-connection", "ns");
+    show("shm 64 B, both polling next() (no await)", "rtt-sync", "ns");
+    show("one 64 B record written and read, one thread", "record-cost", "ns");
     show("node-net-unix 64 B round trip", "net-unix-rtt", "ns");
     for (const size of SIZES) {
       show(`engine mempipe-spin-safe ${size} B`, `engine-throughput-${size}`, "B/s");
@@ -223,6 +235,58 @@ async function pingPong(end, size, max, samples, budgetMs = Infinity) {
     }
   }
   return samples === null ? i : (i / BATCH) | 0;
+}
+
+/** Round trips with both sides polling next() in a loop (no await): median in ns. */
+async function syncRoundTrips(end, size, budgetMs) {
+  syncPingPong(end, size, 200_000, null);
+  const samples = new Float64Array(5_000_000 / BATCH);
+  return median(samples.subarray(0, syncPingPong(end, size, samples.length * BATCH, samples, budgetMs))) * 1e6;
+}
+
+function syncPingPong(end, size, max, samples, budgetMs = Infinity) {
+  const deadline = performance.now() + budgetMs;
+  let last = performance.now();
+  for (let i = 0; i < max; i++) {
+    const view = end.reserve(size);
+    view[0] = i;
+    end.publish(size, 0, i);
+    let r = end.next();
+    while (r === null) r = end.next();
+    if (r.seq !== i) throw new Error(`echo ${i} came back as ${r.seq}`);
+    end.free();
+    if (samples !== null && i % BATCH === BATCH - 1) {
+      const now = performance.now();
+      samples[(i / BATCH) | 0] = (now - last) / BATCH;
+      last = now;
+      if (now > deadline) return ((i / BATCH) | 0) + 1;
+    }
+  }
+  return samples === null ? max : (max / BATCH) | 0;
+}
+
+/** ns to write one record on one end and read and free it on the other, both in this thread. */
+async function recordCost(dir, size) {
+  const path = join(dir, `cost-${size}.sock`);
+  const listener = await ShmListener.listen(path, { trust: "untrusted" });
+  const [a, b] = await Promise.all([listener.accept(), connectShm(path, { trust: "untrusted" })]);
+  await listener.close();
+  const round = (n) => {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      const view = a.reserve(size);
+      view[0] = i;
+      a.publish(size, 0, i);
+      if (b.next().seq !== i) throw new Error(`record ${i} read back wrong`);
+      b.free();
+    }
+    return ((performance.now() - t0) * 1e6) / n;
+  };
+  round(1_000_000);
+  const cost = median(Float64Array.from([round(1_000_000), round(1_000_000), round(1_000_000)]));
+  a.close();
+  b.close();
+  return cost;
 }
 
 /** roundTrips() through a Connection: the zero-copy buffer API on top of the same transport. */
@@ -374,7 +438,11 @@ async function run(m) {
     return;
   }
   const end = await connectShm(m.path, m.options);
-  if (m.cmd === "echo-connection") {
+  if (m.cmd === "echo-sync") {
+    echoSync(end);
+    end.close();
+    process.send({ event: "done" });
+  } else if (m.cmd === "echo-connection") {
     await echoConnection(new Connection(end));
     process.send({ event: "done" });
   } else if (m.cmd === "echo") {
@@ -417,6 +485,22 @@ async function echo(end) {
       return;
     }
     await end.readable();
+  }
+}
+
+/** Echoes records, polling next() without ever yielding, until the peer closes. */
+function echoSync(end) {
+  for (;;) {
+    const r = end.next();
+    if (r === null) {
+      if (end.ended) return;
+      continue;
+    }
+    const n = r.bytes.length;
+    const out = end.reserve(n);
+    out.set(r.bytes);
+    end.publish(n, r.flags, r.seq);
+    end.free();
   }
 }
 
@@ -521,6 +605,7 @@ function summary(runs) {
 }
 
 function fmt(v, unit) {
+  if (unit === "ns" && v < 1000) return `${v.toFixed(0)} ns`;
   if (unit === "ns") return v >= 10_000 ? `${(v / 1000).toFixed(1)} us` : `${(v / 1000).toFixed(2)} us`;
   if (unit === "B/s") return `${(v / 1e6).toFixed(0)} MB/s`;
   if (unit === "%") return `${v.toFixed(2)} %`;
