@@ -283,6 +283,32 @@ export class Connection {
       throw new BufferStateError(`read buffer seq ${buffer.seq} is not held (already released or forwarded)`);
     }
     this.#check();
+    const t = this.#transport;
+    if (
+      t.publishExternal !== undefined &&
+      this.#sendQueue.length === 0 &&
+      this.#reserved.length === 0 &&
+      (buffer.mark < 0 || upstream.#transport.kind === "memory")
+    ) {
+      // Zero copy: the reader is in this thread and the bytes are never reused (a memory
+      // transport's slabs, or a message reassembled into its own allocation). The buffer is spent
+      // for the application at once; upstream holds it until the reader downstream frees it.
+      const bytes = buffer.retire("committed");
+      if (t.publishExternal(bytes, WHOLE, this.#nextSeq >>> 0, () => upstream.#unhold(buffer))) {
+        this.#nextSeq++;
+        return;
+      }
+      // No room: the copy below, from a buffer the application can no longer touch.
+      this.#sendQueue.push({
+        bytes,
+        offset: 0,
+        done: () => undefined,
+        fail: () => undefined,
+        upstream: { connection: upstream, buffer },
+      });
+      this.#pump();
+      return;
+    }
     // One copy: the upstream buffer stays held (its ring space pinned) until the copy is out.
     this.#sendQueue.push({
       bytes: buffer.bytes,
@@ -338,7 +364,7 @@ export class Connection {
         out.offset += n;
         if (out.offset === total) {
           this.#sendQueue.shift();
-          if (out.upstream !== undefined) out.upstream.connection.release(out.upstream.buffer);
+          if (out.upstream !== undefined) out.upstream.connection.#releaseForwarded(out.upstream.buffer);
           out.done();
         }
       }
@@ -485,6 +511,23 @@ export class Connection {
     }
     if (buffer.state !== "open") throw new BufferStateError(`read buffer seq ${buffer.seq} was already released`);
     buffer.retire("released");
+    this.#unhold(buffer);
+  }
+
+  /** A forwarded read buffer was copied downstream: spent for the application, no longer held. */
+  #releaseForwarded(buffer: ReadBuffer): void {
+    if (buffer.state !== "open") {
+      // Spent already by a zero-copy attempt, or retired by this connection's destroy().
+      this.#unhold(buffer);
+      return;
+    }
+    buffer.retire("released");
+    this.#unhold(buffer);
+  }
+
+  /** The application is done with a read buffer (released, or forwarded and consumed downstream). */
+  #unhold(buffer: ReadBuffer): void {
+    if (this.#closed) return; // destroyed: nothing is held any more
     this.#held--;
     if (buffer.mark < 0) {
       this.#assembled.delete(buffer);
@@ -577,10 +620,11 @@ export class Connection {
     if (this.#closed) return;
     this.#closed = true;
     this.#failSends(error ?? new ConnectionClosedError(`connection ${this.id} was destroyed`));
+    // (Buffers forwarded downstream were spent already: "committed".)
     this.#slots.drain((b) => {
-      if (b !== null) b.retire("released");
+      if (b !== null && b.state === "open") b.retire("released");
     });
-    for (const b of this.#assembled) b.retire("released");
+    for (const b of this.#assembled) if (b.state === "open") b.retire("released");
     this.#assembled.clear();
     this.#held = 0;
     this.#ahead = undefined;

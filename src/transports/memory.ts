@@ -12,6 +12,10 @@
  *
  * A slab region is never reused: a record's bytes stay unchanged until the garbage collector takes
  * them, long after free().
+ *
+ * publishExternal() carries bytes the writer does not own (a connection forwarding another one's
+ * read buffer) by reference; each such record's onFree runs once, when the reader frees it or when
+ * the record is dropped (this lane's reader closed, or either end destroyed).
  */
 import {
   checkCount,
@@ -61,6 +65,9 @@ class Lane {
   readonly published = new Deque<InRecord>();
   /** Payload lengths of the records the reader holds (returned by next(), not yet freed). */
   readonly held = new Deque<number>();
+  /** Beside `published` and `held`: an external record's onFree, else undefined. */
+  readonly publishedFree = new Deque<(() => void) | undefined>();
+  readonly heldFree = new Deque<(() => void) | undefined>();
   reservedBytes = 0;
   /** Published and held bytes, with their per-record charge. */
   queuedBytes = 0;
@@ -96,6 +103,20 @@ class Lane {
   dropReservations(): void {
     this.reserved.clear();
     this.reservedBytes = 0;
+  }
+
+  /** Drops every published and held record, running the onFree of external ones. */
+  dropRecords(): void {
+    this.published.clear();
+    this.held.clear();
+    this.queuedBytes = 0;
+    const frees: (() => void)[] = [];
+    const keep = (f: (() => void) | undefined): void => {
+      if (f !== undefined) frees.push(f);
+    };
+    this.heldFree.drain(keep);
+    this.publishedFree.drain(keep);
+    for (const f of frees) f();
   }
 }
 
@@ -148,7 +169,21 @@ class MemoryEnd implements TransportEnd {
     this.outbound.queuedBytes += length + RECORD_CHARGE;
     if (this.outbound.reserved.length === 0) this.outbound.shrinkNewest(view, length);
     this.outbound.published.push({ bytes: view.subarray(0, length), flags, seq });
+    this.outbound.publishedFree.push(undefined);
     this.peer.state.readers.resolveAll();
+  }
+
+  publishExternal(bytes: Uint8Array, flags: number, seq: number, onFree: () => void): boolean {
+    this.state.checkWrite("publishExternal");
+    const lane = this.outbound;
+    const charge = bytes.length + RECORD_CHARGE;
+    if (lane.reserved.length > 0 || bytes.length > this.maxRecordBytes || !lane.hasRoomFor(charge)) return false;
+    checkPublish(this.state.label, bytes.length, bytes.length, flags, seq);
+    lane.queuedBytes += charge;
+    lane.published.push({ bytes, flags, seq });
+    lane.publishedFree.push(onFree);
+    this.peer.state.readers.resolveAll();
+    return true;
   }
 
   writable(): Promise<void> {
@@ -163,6 +198,7 @@ class MemoryEnd implements TransportEnd {
     const record = this.inbound.published.shift();
     if (record === undefined) return null;
     this.inbound.held.push(record.bytes.length);
+    this.inbound.heldFree.push(this.inbound.publishedFree.shift());
     if (this.trust === "trusted") return record;
     return { bytes: record.bytes.slice(), flags: record.flags, seq: record.seq };
   }
@@ -172,6 +208,7 @@ class MemoryEnd implements TransportEnd {
     const length = this.inbound.held.shift();
     if (length === undefined) throw nothingOutstanding(this.state.label, "free");
     this.inbound.queuedBytes -= length + RECORD_CHARGE;
+    this.inbound.heldFree.shift()?.();
     if (this.peer.state.writers.size > 0 && this.inbound.hasRoomFor(this.inbound.blockedNeed)) {
       this.peer.state.writers.resolveAll();
     }
@@ -188,9 +225,7 @@ class MemoryEnd implements TransportEnd {
     if (!this.state.close()) return;
     // Published records stay for the peer to read; this end reads no more.
     this.outbound.dropReservations();
-    this.inbound.published.clear();
-    this.inbound.held.clear();
-    this.inbound.queuedBytes = 0;
+    this.inbound.dropRecords();
     if (this.state.failure === undefined) this.peer.state.peerClose();
   }
 
@@ -198,8 +233,9 @@ class MemoryEnd implements TransportEnd {
     const wasOpen = !this.state.closed && this.state.failure === undefined;
     if (!this.state.close(error)) return;
     this.outbound.dropReservations();
-    this.inbound.published.clear();
-    this.inbound.held.clear();
+    this.inbound.dropRecords();
+    // The peer fails and frees nothing more: what this end published is dropped too.
+    this.outbound.dropRecords();
     if (wasOpen && !this.peer.state.closed) {
       this.peer.state.fail(new TransportError("EPEER", `${this.peer.state.label}: the peer end was destroyed`));
     }

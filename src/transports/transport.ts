@@ -92,6 +92,14 @@ export interface TransportEnd {
 
   reserve(bytes: number): Uint8Array | null;
   publish(length: number, flags: number, seq: number): void;
+  /**
+   * Optional, for a reader in this very thread (memory): publishes `bytes` the caller owns as one
+   * record, by reference, with no reservation. The bytes must stay unchanged until `onFree` runs,
+   * which happens exactly once: when the reader frees the record, or when either end goes away
+   * without it being freed. False (nothing published) when there is no room, a reservation is
+   * outstanding (it would be overtaken), or the record is too large; then reserve() and copy.
+   */
+  publishExternal?(bytes: Uint8Array, flags: number, seq: number, onFree: () => void): boolean;
   writable(hint?: WaitHint): Promise<void>;
 
   next(): InRecord | null;

@@ -145,17 +145,105 @@ describe("connection", () => {
     for (const [i, m] of messages.entries()) assert.deepEqual(got[i], m, `message ${i} (${sizes[i]} B)`);
   });
 
-  it("forwards a read buffer into another connection with one copy, released upstream after", async () => {
+  it("forwards between memory connections without a copy, released upstream once consumed downstream", async () => {
     const [a, b] = pair();
     const [c, d] = pair();
     await a.send(pattern(100, 3));
+    await a.send(pattern(50, 4));
+    const [r, r2] = b.getReadBuffers();
+    assert.ok(r && r2);
+    const view = r.bytes;
+    c.commit(r);
+    assert.throws(() => r.bytes, BufferStateError, "spent for the application at once");
+    assert.throws(() => b.release(r), { code: "EBUFFERSTATE" });
+    assert.equal(b.heldReadBuffers, 2, "still held upstream");
+    b.release(r2);
+    const [f] = d.getReadBuffers();
+    assert.ok(f);
+    assert.equal(f.bytes.buffer, view.buffer, "downstream reads the upstream bytes themselves");
+    assert.equal(f.bytes.byteOffset, view.byteOffset);
+    assert.deepEqual(new Uint8Array(f.bytes), pattern(100, 3));
+    assert.equal(b.heldReadBuffers, 1);
+    d.release(f);
+    assert.equal(b.heldReadBuffers, 0, "released upstream when the downstream reader released it");
+  });
+
+  it("zero-copy forwarding: a downstream end that goes away lets go upstream; upstream's destroy is harmless", async () => {
+    const [a, b] = pair();
+    const [c, d] = pair();
+    await a.send(pattern(10, 1));
+    await a.send(pattern(10, 2));
+    const [r1, r2] = b.getReadBuffers();
+    assert.ok(r1 && r2);
+    c.commit(r1);
+    c.commit(r2);
+    assert.equal(b.heldReadBuffers, 2);
+    const [held] = d.getReadBuffers(); // one taken by the reader, one still queued
+    assert.ok(held);
+    d.destroy();
+    assert.equal(b.heldReadBuffers, 0, "both let go when the reader downstream is destroyed");
+
+    const [e, f] = pair();
+    await a.send(pattern(10, 3));
+    const [r3] = b.getReadBuffers();
+    assert.ok(r3);
+    e.commit(r3);
+    b.destroy();
+    const [g] = f.getReadBuffers();
+    assert.ok(g);
+    assert.deepEqual(new Uint8Array(g.bytes), pattern(10, 3), "the bytes outlive the upstream connection");
+    f.release(g); // its upstream is gone: nothing to give back, no error
+  });
+
+  it("zero-copy forwarding falls back to one copy: untrusted downstream reader, no room, or a socket upstream", async () => {
+    const [a, b] = pair();
+    const [c, d] = pair({ trust: "untrusted" });
+    await a.send(pattern(64, 9));
     const [r] = b.getReadBuffers();
     assert.ok(r);
+    const view = r.bytes;
     c.commit(r);
-    assert.equal(b.heldReadBuffers, 0, "released upstream once the copy is published");
-    assert.throws(() => r.bytes, BufferStateError);
-    assert.deepEqual((await readAll(d, 1))[0], pattern(100, 3));
-    assert.throws(() => c.commit(r), { code: "EBUFFERSTATE" });
+    const [f] = d.getReadBuffers();
+    assert.ok(f);
+    assert.notEqual(f.bytes.buffer, view.buffer, "an untrusted reader gets its own copy");
+    assert.deepEqual(new Uint8Array(f.bytes), pattern(64, 9));
+    d.release(f);
+    assert.equal(b.heldReadBuffers, 0);
+
+    // A full downstream lane: the forwarded message waits and is copied once there is room.
+    const [x, y] = pair({ capacityBytes: 100 });
+    await x.send(pattern(80, 1));
+    await a.send(pattern(80, 2));
+    const [r2] = b.getReadBuffers();
+    assert.ok(r2);
+    x.commit(r2);
+    assert.equal(b.heldReadBuffers, 1, "held until the copy is out");
+    const got = await readAll(y, 2);
+    assert.deepEqual(got[1], pattern(80, 2));
+    assert.equal(b.heldReadBuffers, 0);
+  });
+
+  it("forwards a read buffer from a socket with one copy, released upstream once it is published", async () => {
+    const l = await listenTcp();
+    const [server, client] = await Promise.all([l.accept(), connectTcp(l.address)]);
+    await l.close();
+    const a = new Connection(client);
+    const b = new Connection(server);
+    const [c, d] = pair();
+    try {
+      await a.send(pattern(100, 3));
+      await b.readable();
+      const [r] = b.getReadBuffers();
+      assert.ok(r);
+      c.commit(r);
+      assert.equal(b.heldReadBuffers, 0, "released upstream once the copy is published");
+      assert.throws(() => r.bytes, BufferStateError);
+      assert.deepEqual((await readAll(d, 1))[0], pattern(100, 3));
+      assert.throws(() => c.commit(r), { code: "EBUFFERSTATE" });
+    } finally {
+      a.destroy();
+      b.destroy();
+    }
   });
 
   it("iterates messages until the peer closes, and streams them", async () => {

@@ -6,6 +6,55 @@ import { inProcessPair, runConformance } from "./conformance.js";
 runConformance("memory", ({ trust }) => Promise.resolve(inProcessPair(...memoryPair({ trust }))));
 
 describe("memory transport", () => {
+  it("publishExternal: by reference, in order, onFree exactly once (freed, or dropped by close/destroy)", async () => {
+    const [a, b] = memoryPair({ capacityBytes: 500, maxRecordBytes: 500 });
+    const freed: string[] = [];
+    const mine = Uint8Array.of(1, 2, 3);
+    assert.ok(a.publishExternal?.(mine, 3, 7, () => freed.push("first")));
+    const view = a.reserve(4);
+    assert.ok(view !== null);
+    assert.equal(
+      a.publishExternal?.(mine, 3, 8, () => freed.push("never")),
+      false,
+      "a reservation is outstanding",
+    );
+    a.publish(4, 3, 8);
+    assert.equal(
+      a.publishExternal?.(new Uint8Array(501), 3, 9, () => freed.push("never")),
+      false,
+      "over maxRecordBytes",
+    );
+    assert.equal(
+      a.publishExternal?.(new Uint8Array(470), 3, 9, () => freed.push("never")),
+      false,
+      "no room",
+    );
+    assert.throws(() => a.publishExternal?.(mine, 0x1ff, 9, () => undefined), { code: "EUSAGE" });
+    await b.readable();
+    const r = b.next();
+    assert.ok(r !== null);
+    assert.equal(r.bytes, mine, "the very array");
+    assert.deepEqual([r.flags, r.seq], [3, 7]);
+    assert.equal(b.next()?.seq, 8);
+    assert.equal(freed.length, 0);
+    b.free();
+    assert.deepEqual(freed, ["first"]);
+    b.free();
+    assert.deepEqual(freed, ["first"]);
+
+    assert.ok(a.publishExternal?.(mine, 3, 10, () => freed.push("held")));
+    assert.ok(a.publishExternal?.(mine, 3, 11, () => freed.push("queued")));
+    assert.equal(b.next()?.seq, 10);
+    b.close(); // the reader goes away holding one and leaving one: both are dropped
+    assert.deepEqual(freed, ["first", "held", "queued"]);
+
+    const [c, d] = memoryPair();
+    assert.ok(c.publishExternal?.(mine, 3, 1, () => freed.push("writer destroyed")));
+    c.destroy();
+    assert.deepEqual(freed.at(-1), "writer destroyed");
+    assert.throws(() => d.next(), { code: "EPEER" });
+  });
+
   it("trusted: the reader gets the very bytes the writer reserved (zero copy)", async () => {
     const [a, b] = memoryPair();
     assert.equal(a.sharedMemory, true);
