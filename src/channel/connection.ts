@@ -9,8 +9,10 @@
  * back-pressure: await writable(). send(bytes) queues a whole message of any size.
  * Reading: getReadBuffers() returns whole messages in order; each stays valid until release().
  * Holding more than `maxHeldReadBuffers` unreleased is a NoSpaceError (ENOSPACE).
- * Forwarding: commit(readBufferOfAnotherConnection) copies it into this connection once and
- * releases it upstream when the copy is published.
+ * Forwarding: commit(readBufferOfAnotherConnection) spends the buffer for the application and
+ * sends its bytes on: by reference when this transport's reader is in this thread and the bytes are
+ * never reused (memory transports; reassembled messages), released upstream once the reader here
+ * frees it; otherwise copied once, released upstream when the copy is published.
  * Readiness without waiting: isReadable() and isWritable() say whether reading or writing would
  * wait (poll.ts builds poll() on them); neither consumes anything the application can see.
  */
