@@ -163,6 +163,11 @@ describe("fable bench --quick, end to end", () => {
     }
   });
 
+  it("passes fable results validate: schema, known methods, physical bounds, privacy", async () => {
+    const r = await runFable(["results", "validate", out], env);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+  });
+
   it("prints a summary with the machine and every mechanism", () => {
     assert.match(stdout, /^machine: \d+ CPUs/);
     for (const m of MECHANISMS) assert.match(stdout, new RegExp(`^${m.name} `, "m"));

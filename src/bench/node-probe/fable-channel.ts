@@ -30,7 +30,7 @@ import { connectUnix, listenUnix } from "../../transports/unix.js";
 import { type EndMessage, type MechanismName, PeerControl, type PeerConfig } from "./control.js";
 import { ProbeError } from "./errors.js";
 import type { Mechanism, SideAContext, SideAResult } from "./mechanism.js";
-import { BATCH_RULE, messageTemplate, readSeq, SequenceCheck, writeSeq } from "./message.js";
+import { BATCH_RULE, messageTemplate, readSeq, SEQ_BYTES, SequenceCheck, writeSeq } from "./message.js";
 import { forkPeer } from "./peer-process.js";
 import { LatencyDriver, type Measured, measureLatency, measureThroughput, ThroughputDriver } from "./side-a.js";
 import { isEnd, type PeerMain, type PeerSide, ThroughputReader, unexpected } from "./side-b.js";
@@ -270,12 +270,10 @@ async function runSideA(ctx: SideAContext, variant: Variant): Promise<SideAResul
         : `Connection.send (message over one record of ${end.maxRecordBytes} bytes: fragmented, reassembled with one copy)`,
       maxRecordBytes: end.maxRecordBytes,
       control: variant.path === "sab" ? "the worker's port, off the data path" : "child_process IPC channel (json)",
-      // A trusted end hands out views of the transport's memory: a reader that checks only the
-      // sequence number touches one cache line of a large message, unlike a copying mechanism.
       verification:
-        end.trust === "trusted" && end.sharedMemory
-          ? "the 8-byte sequence number of each message, read in place (the rest of the payload is not read)"
-          : "the 8-byte sequence number of each message",
+        "every reader checks each message's 64-bit sequence number and compares the rest of its bytes " +
+        "with the pattern sent (memcmp)" +
+        (end.trust === "trusted" && end.sharedMemory ? "; trusted: read in place, in the transport's memory" : ""),
       ...(args.mode === "throughput" ? { batchRule: BATCH_RULE, reader: "side B", warmupMinBatches: 1 } : {}),
     },
   };
@@ -286,15 +284,26 @@ function isPeerLoss(err: unknown): err is TransportError {
   return err instanceof TransportError && (err.code === "EPEER" || err.code === "ECLOSED");
 }
 
-/** Reads whole messages until the connection ends, handing each one's verified size and seq on. */
+/**
+ * Reads whole messages until the connection ends, checking each one's size and every byte after its
+ * sequence number against the pattern (with zero-copy transports a reader that looked at the
+ * sequence number alone would never touch most of a large message, and its "throughput" would
+ * only be how fast messages are announced), then handing the sequence number on.
+ */
 async function readAll(conn: Connection, size: number, onSeq: (seq: number) => void, reader: string): Promise<void> {
+  const pattern = messageTemplate(size);
   for (;;) {
     const buffers = conn.getReadBuffers();
     for (const b of buffers) {
-      if (b.bytes.length !== size) {
-        throw new ProbeError("EPAYLOAD", `${reader} received a ${b.bytes.length}-byte message, expected ${size} bytes`);
+      const bytes = b.bytes;
+      if (bytes.length !== size) {
+        throw new ProbeError("EPAYLOAD", `${reader} received a ${bytes.length}-byte message, expected ${size} bytes`);
       }
-      const seq = readSeq(b.bytes, 0);
+      const seq = readSeq(bytes, 0);
+      // Buffer#compare is a memcmp over a view: no copy, no allocation.
+      if (pattern.compare(bytes, SEQ_BYTES, size, SEQ_BYTES, size) !== 0) {
+        throw new ProbeError("EPAYLOAD", `${reader}: the payload of message ${seq} differs from the pattern sent`);
+      }
       conn.release(b);
       onSeq(seq);
     }
