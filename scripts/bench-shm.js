@@ -14,6 +14,7 @@ import { createServer, connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { printMachine } from "./lib/machine.js";
 
 const root = new URL("..", import.meta.url).pathname;
 const dist = (p) => new URL(`../dist/src/${p}`, import.meta.url).href;
@@ -50,7 +51,7 @@ async function main() {
     throw new Error("usage: bench-shm.js [--cpus A,B] [--runs N] [--budget-ms N] [--json PATH]");
   }
   const [cpuA, cpuB] = cpus;
-  await printMachine(cpuA, cpuB);
+  await printMachine([cpuA, cpuB]);
   native.setAffinity([cpuA], "process");
 
   const dir = mkdtempSync(join(tmpdir(), "fable-bench-shm-"));
@@ -175,25 +176,6 @@ async function main() {
     peer.kill();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-async function printMachine(cpuA, cpuB) {
-  const { readEnvironment } = await import(dist("bench/environment.js"));
-  const { readTopology, placementClass } = await import(dist("bench/topology.js"));
-  const env = readEnvironment();
-  const topo = readTopology();
-  const virt = env.virtualization.hypervisor
-    ? `virtualised (${env.virtualization.vendor ?? "unknown hypervisor"})`
-    : "bare metal";
-  console.log(
-    `machine: ${env.cpu.model ?? "unknown CPU"}; ${topo.packages} package(s), ${topo.cores} core(s), ` +
-      `${topo.cpus.filter((c) => c.online).length} CPU(s), ${topo.threadsPerCore} thread(s)/core; ${virt}; ` +
-      `container ${env.container ?? "none"}; kernel ${env.kernel.release}; Node ${env.runtime.node}`,
-  );
-  console.log(
-    `CPUs ${cpuA},${cpuB}: ${placementClass(topo, cpuA, cpuB)}; governor ${env.governor ?? "n/a"}; ` +
-      `clocksource ${env.clocksource ?? "n/a"}`,
-  );
 }
 
 /**

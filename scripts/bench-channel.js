@@ -1,0 +1,110 @@
+#!/usr/bin/env node
+// What a Connection costs over its transport: one 64 B message written (getWriteBuffers/commit)
+// and read (getReadBuffers/release) with both ends in this thread, beside the same record through
+// the bare transport (reserve/publish, next/free). No second CPU is involved, so this is the CPU
+// time each layer adds per message. Run it with `npm run bench:channel`; options:
+//   --runs N       repetitions (the median is quoted); default 5
+//   --messages N   messages per repetition; default 2000000
+/* global URL, performance */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { printMachine } from "./lib/machine.js";
+
+const dist = (p) => new URL(`../dist/src/${p}`, import.meta.url).href;
+const { Connection } = await import(dist("channel/connection.js"));
+const { memoryPair } = await import(dist("transports/memory.js"));
+const { createSab, openSab } = await import(dist("transports/sab.js"));
+const { ShmListener, connectShm } = await import(dist("transports/shm.js"));
+
+const SIZE = 64;
+const { values } = parseArgs({
+  options: { runs: { type: "string", default: "5" }, messages: { type: "string", default: "2000000" } },
+});
+const runs = Number(values.runs);
+const messages = Number(values.messages);
+if (!(runs >= 1) || !(messages >= 1000)) throw new Error("usage: bench-channel.js [--runs N] [--messages N>=1000]");
+
+await printMachine();
+const dir = mkdtempSync(join(tmpdir(), "fable-bench-channel-"));
+try {
+  const pairs = {
+    memory: async () => memoryPair(),
+    sab: async () => {
+      const { end, peer } = createSab();
+      return [end, openSab(peer)];
+    },
+    "shm (trusted)": async () => shmPair("trusted"),
+    "shm (untrusted)": async () => shmPair("untrusted"),
+  };
+  console.log(`\nns per ${SIZE} B message, both ends in one thread (median of ${runs} runs of ${messages})`);
+  console.log(`${"transport".padEnd(18)} ${"bare".padStart(8)} ${"Connection".padStart(11)} ${"added".padStart(8)}`);
+  for (const [name, make] of Object.entries(pairs)) {
+    const bare = [];
+    const conn = [];
+    for (let r = 0; r < runs; r++) {
+      const [a, b] = await make();
+      bare.push(bareCost(a, b, messages));
+      const [c, d] = await make();
+      conn.push(connectionCost(new Connection(c), new Connection(d), messages));
+      for (const end of [a, b, c, d]) end.close();
+    }
+    const m1 = median(bare);
+    const m2 = median(conn);
+    console.log(
+      `${name.padEnd(18)} ${m1.toFixed(1).padStart(8)} ${m2.toFixed(1).padStart(11)} ${(m2 - m1).toFixed(1).padStart(8)}`,
+    );
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+process.exit(0); // the sab ends' ports
+
+async function shmPair(trust) {
+  const path = join(dir, `${trust}.sock`);
+  const listener = await ShmListener.listen(path, { trust });
+  const ends = await Promise.all([listener.accept(), connectShm(path, { trust })]);
+  await listener.close();
+  return ends;
+}
+
+function bareCost(a, b, n) {
+  const round = (count) => {
+    const t0 = performance.now();
+    for (let i = 0; i < count; i++) {
+      const view = a.reserve(SIZE);
+      view[0] = i;
+      a.publish(SIZE, 3, i);
+      if (b.next().seq !== i) throw new Error(`record ${i} read back wrong`);
+      b.free();
+    }
+    return ((performance.now() - t0) * 1e6) / count;
+  };
+  round(Math.min(n, 200_000)); // warm-up: JIT
+  return round(n);
+}
+
+function connectionCost(a, b, n) {
+  let seq = 0;
+  const round = (count) => {
+    const t0 = performance.now();
+    for (let i = 0; i < count; i++, seq++) {
+      const [w] = a.getWriteBuffers(SIZE);
+      w.bytes[0] = i;
+      a.commit(w);
+      const [r] = b.getReadBuffers();
+      if (r.seq !== seq) throw new Error(`message ${seq} read back as ${r.seq}`);
+      b.release(r);
+    }
+    return ((performance.now() - t0) * 1e6) / count;
+  };
+  round(Math.min(n, 200_000));
+  return round(n);
+}
+
+function median(values) {
+  const sorted = [...values].sort((x, y) => x - y);
+  const m = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
+}
