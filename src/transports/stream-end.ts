@@ -63,6 +63,8 @@ const DEFAULT_LINGER_MS = 10_000;
 const CHUNK_BYTES = 64 * 1024;
 /** Reservations above this get a staging chunk of their own. */
 const CHUNK_MAX_RECORD = CHUNK_BYTES / 4;
+/** Large-record buffers kept for reuse once written. */
+const LARGE_FREE_MAX = 4;
 /** Charged per received record against readHighWaterBytes, so empty records count too. */
 const RECORD_CHARGE = 16;
 
@@ -113,6 +115,14 @@ export class StreamEnd implements TransportEnd, FrameSink {
   private publishedBytes = 0;
   private blockedNeed = 0;
   private flushScheduled = false;
+  /**
+   * Buffers of large records (above CHUNK_MAX_RECORD) whose write has completed, for the next
+   * large reservations: a fresh zeroed allocation per record cost more than the socket (memset and
+   * page faults halved 64 KiB throughput). A reused buffer holds only bytes this end already sent
+   * to this same peer.
+   */
+  private readonly largeFree: Uint8Array[] = [];
+  private readonly large = new WeakSet<Uint8Array>();
   private outputEnded = false;
 
   // Reading.
@@ -189,7 +199,7 @@ export class StreamEnd implements TransportEnd, FrameSink {
     let chunk: Uint8Array;
     let at: number;
     if (bytes > CHUNK_MAX_RECORD) {
-      chunk = new Uint8Array(need);
+      chunk = this.takeLarge(need);
       at = 0;
     } else {
       if (this.cursor + need > this.chunk.length) {
@@ -231,6 +241,24 @@ export class StreamEnd implements TransportEnd, FrameSink {
     this.flush();
     if (this.hasRoomFor(this.blockedNeed)) return Promise.resolve();
     return this.state.writers.wait();
+  }
+
+  private takeLarge(need: number): Uint8Array {
+    const free = this.largeFree;
+    for (let i = free.length - 1; i >= 0; i--) {
+      const b = free[i] as Uint8Array;
+      if (b.length >= need && b.length <= 2 * need) {
+        free.splice(i, 1);
+        return b;
+      }
+    }
+    const b = new Uint8Array(need);
+    this.large.add(b);
+    return b;
+  }
+
+  private largeWritten(chunk: Uint8Array): void {
+    if (this.largeFree.length < LARGE_FREE_MAX) this.largeFree.push(chunk);
   }
 
   /** Bytes handed to the stream or staged for it, not counting this end's own open reservations. */
@@ -275,15 +303,27 @@ export class StreamEnd implements TransportEnd, FrameSink {
     const written = (error?: Error | null): void => this.onWritten(error);
     if (segments.length === 1) {
       const s = segments[0] as Segment;
-      this.output.write(s.chunk.subarray(s.start, s.end), written);
+      this.output.write(
+        s.chunk.subarray(s.start, s.end),
+        this.large.has(s.chunk) ? this.reuse(s.chunk, written) : written,
+      );
       return;
     }
     this.output.cork();
     for (let i = 0; i < segments.length; i++) {
       const s = segments[i] as Segment;
-      this.output.write(s.chunk.subarray(s.start, s.end), i === segments.length - 1 ? written : undefined);
+      const last = i === segments.length - 1 ? written : undefined;
+      this.output.write(s.chunk.subarray(s.start, s.end), this.large.has(s.chunk) ? this.reuse(s.chunk, last) : last);
     }
     this.output.uncork();
+  }
+
+  /** A write callback that also gives a large record's buffer back once the stream has taken it. */
+  private reuse(chunk: Uint8Array, then: ((error?: Error | null) => void) | undefined): (error?: Error | null) => void {
+    return (error) => {
+      if (error === null || error === undefined) this.largeWritten(chunk);
+      then?.(error);
+    };
   }
 
   private onWritten(error: Error | null | undefined): void {
