@@ -33,13 +33,13 @@
  * watcher per fd, never an fd Node itself reads or writes (a net.Socket's, process.stdin's), and
  * libuv makes a watched fd non-blocking. Remove an fd (or let poll() settle) before closing it.
  *
- * Connections are waited on through their own readable() and writable(). A transport wait cannot
- * be withdrawn (the transport contract has no cancel), so each connection keeps at most one
- * pending per direction, shared by every poll() and Poller: waiting again does not pile them up.
+ * Connections are waited on through their own readable() and writable(). Each connection keeps at
+ * most one pending per direction, shared by every poll() and Poller: waiting again does not pile
+ * them up.
  * For memory and stream transports a pending wait is a bare promise; for shm and sab it is the
  * ring's own wait, asked not to spin first (`{ spin: false }`: an adaptive end sleeps at once, a
- * spin-only end polls from the event loop), which stays armed (a sleeping waiter keeps the event
- * loop alive, as an open socket does) until a record or room arrives or the connection closes.
+ * spin-only end polls from the event loop); once no poll() or Poller watches that direction any
+ * more, the wait is cancelled (transport.cancelWait), so nothing spins or stays armed for nobody.
  */
 import { FableError, UsageError } from "../errors.js";
 import { loadNative } from "../native/load.js";
@@ -303,6 +303,11 @@ class WaitSide {
     this.#start = start;
   }
 
+  /** A wait is pending. */
+  get pending(): boolean {
+    return this.#pending;
+  }
+
   listen(wake: () => void): void {
     this.listeners.add(wake);
     if (this.#pending || this.error !== undefined) return;
@@ -320,8 +325,10 @@ const NO_SPIN = { spin: false } as const;
 class ConnectionWatch {
   readonly read: WaitSide;
   readonly write: WaitSide;
+  readonly #connection: Connection;
 
   constructor(connection: Connection) {
+    this.#connection = connection;
     // No spin before sleeping: over many connections each one's spin would be paid in turn.
     this.read = new WaitSide(() => connection.readable(NO_SPIN));
     this.write = new WaitSide(() => connection.writable(NO_SPIN));
@@ -330,6 +337,18 @@ class ConnectionWatch {
   unlisten(wake: () => void): void {
     this.read.listeners.delete(wake);
     this.write.listeners.delete(wake);
+  }
+
+  /**
+   * An entry left its poll (a poll() settled, a Poller dropped it or closed). Between a Poller's
+   * waits the transport wait stays pending for the next one; once no entry watches a direction, a
+   * transport that spins or sleeps for it stops (the wait settles as a spurious wake-up) instead of
+   * polling or staying armed for nobody.
+   */
+  release(): void {
+    const transport = this.#connection.transport;
+    if (this.read.pending && this.read.listeners.size === 0) transport.cancelWait?.("read");
+    if (this.write.pending && this.write.listeners.size === 0) transport.cancelWait?.("write");
   }
 }
 
@@ -425,6 +444,7 @@ class ConnectionEntry<I extends PollItem> implements Entry<I> {
 
   close(): void {
     this.disarm();
+    watches.get(this.#connection)?.release();
   }
 }
 

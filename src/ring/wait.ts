@@ -29,6 +29,7 @@
 import { loadNative } from "../native/load.js";
 import { RingError } from "./errors.js";
 import { AWAKE, SLEEPING_ATOMICS, SLEEPING_FUTEX } from "./layout.js";
+import { wakeSleeper } from "./wake.js";
 
 export type WaitStrategy = "spin" | "block" | "adaptive";
 export const WAIT_STRATEGIES: readonly WaitStrategy[] = Object.freeze(["spin", "block", "adaptive"]);
@@ -218,6 +219,18 @@ export class RingWait {
     const pending = this.#pending;
     this.#pending = undefined;
     pending?.reject(error);
+  }
+
+  /**
+   * Settles a pending wait() now, whether or not its condition holds (a spurious wake-up, which
+   * callers re-check), and stops its spinning or sleeping: for a waiter that gave up (poll()
+   * settled on something else). A sleeper is woken so its thread stops waiting; its call-back then
+   * finds nothing pending.
+   */
+  cancel(): void {
+    if (this.#pending === undefined) return;
+    if (this.#armed && this.#words[this.#flag] !== AWAKE) wakeSleeper(this.#words, this.#flag);
+    this.#settle();
   }
 
   /** Settles a pending wait() if its condition holds now (after a local change). */

@@ -157,6 +157,10 @@ export abstract class RingTransportEnd implements TransportEnd {
     return this.#reader.abortedAndEmpty() ? handled(Promise.reject(this.#peerAbortedError())) : waiting;
   }
 
+  cancelWait(direction: "read" | "write"): void {
+    (direction === "read" ? this.#readWait : this.#writeWait).cancel();
+  }
+
   get ended(): boolean {
     return this.#reader.ended;
   }

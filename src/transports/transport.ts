@@ -105,6 +105,12 @@ export interface TransportEnd {
   next(): InRecord | null;
   free(): void;
   readable(hint?: WaitHint): Promise<void>;
+  /**
+   * Optional, for ends whose waits spin or sleep (shm, sab): settles a pending readable() ("read")
+   * or writable() ("write") at once, as a spurious wake-up, and stops its spinning or sleeping.
+   * For a caller that stopped waiting, so that nothing keeps polling or stays armed for it.
+   */
+  cancelWait?(direction: "read" | "write"): void;
 
   /** The peer closed and every record before its close has been returned by next(). */
   readonly ended: boolean;

@@ -15,6 +15,8 @@ import { Connection } from "../../src/channel/connection.js";
 import { poll, Poller, pollListeners, type PollItem, type PollResult } from "../../src/channel/poll.js";
 import { memoryPair, type MemoryOptions } from "../../src/transports/memory.js";
 import { ShmListener } from "../../src/transports/shm.js";
+import { createSab, openSab } from "../../src/transports/sab.js";
+import { W_DATA, W_READER_SLEEPING } from "../../src/ring/layout.js";
 import type { TransportEnd } from "../../src/transports/transport.js";
 import { listenUnix } from "../../src/transports/unix.js";
 import { type PeerProcess, startPeer, transportModule } from "../kit/peer.js";
@@ -357,6 +359,38 @@ describe("poll", () => {
       assert.equal(pollListeners(quiet), 0);
     }
     assert.deepEqual(idle.pending, { read: 1, write: 1 });
+  });
+
+  it("a shared-memory end polled and left idle neither sleeps nor stays armed once the poll settles", async () => {
+    const { end, peer } = createSab({ wait: "adaptive" });
+    const idle = new Connection(openSab(peer, { wait: "adaptive" })); // reads ring 0, the creator's
+    const readerSleeping = new Int32Array(peer.buffer, 0, W_DATA)[W_READER_SLEEPING];
+    const flag = (): number => new Int32Array(peer.buffer, 0, W_DATA)[W_READER_SLEEPING] ?? -1;
+    assert.equal(readerSleeping, 0);
+    const [a, b] = pair();
+    try {
+      for (let i = 0; i < 3; i++) {
+        const waiting = poll([
+          { connection: idle, events: ["readable"] },
+          { connection: b, events: ["readable"] },
+        ]);
+        assert.equal(await stillPending(waiting), true);
+        assert.notEqual(flag(), 0, "asleep (no spin first) while polled");
+        await a.send(text(String(i)));
+        assert.equal((await waiting).length, 1);
+        readAllNow(b);
+        assert.equal(flag(), 0, "the idle end's wait was cancelled: not asleep for nobody");
+      }
+      // Its next real wait still works.
+      const reading = idle.readable();
+      const writer = new Connection(end);
+      await writer.send(text("late"));
+      await reading;
+      assert.deepEqual(readAllNow(idle), ["late"]);
+    } finally {
+      end.close();
+      idle.destroy();
+    }
   });
 
   it("works across processes: unix and shm, readable when the peer's echo arrives, EPEER when it is killed", async () => {

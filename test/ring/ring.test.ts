@@ -401,6 +401,25 @@ describe("ring waits", () => {
     }
   });
 
+  it("cancel(): settles a pending wait at once, wakes its own sleeper, stops spin slices; later waits work", async () => {
+    for (const strategy of ["adaptive", "spin", "block"] as const) {
+      const { writer, reader, memory } = ring(4096, { shared: true });
+      const wait = new RingWait(memory.words, 384 / 4, reader, { strategy, sleeper: "atomics" });
+      const pending = wait.wait(false);
+      assert.equal(wait.waiting, true);
+      if (strategy !== "spin") assert.notEqual(memory.words[384 / 4], 0, `${strategy}: asleep`);
+      wait.cancel();
+      assert.equal(wait.waiting, false, `${strategy}: settled`);
+      assert.equal(memory.words[384 / 4], 0, `${strategy}: its sleeping flag cleared`);
+      await pending;
+      const again = wait.wait(false);
+      setTimeout(() => send(writer, 0, 8), 5);
+      await again;
+      check(reader.next(), 0, 8);
+      wait.fail(new Error("done"));
+    }
+  });
+
   it("refuses an unknown strategy and the atomics sleeper on memory that is not shared", () => {
     const { reader, memory } = ring(4096);
     // @ts-expect-error: a wrong strategy is a runtime error too
