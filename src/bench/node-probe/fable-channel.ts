@@ -190,7 +190,6 @@ async function runSideA(ctx: SideAContext, variant: Variant): Promise<SideAResul
           }
         : (seq) => {
             // One message in flight: send() has published all of it before the echo can come back.
-            template.fill(0, 0, 8);
             writeSeq(template, 0, seq);
             conn.send(template).catch(lost);
           },
