@@ -5,11 +5,12 @@
 // time each layer adds per message. Run it with `npm run bench:channel`; options:
 //   --runs N       repetitions (the median is quoted); default 5
 //   --messages N   messages per repetition; default 2000000
-/* global URL, performance */
+/* global URL */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { bareCost, connectionCost } from "./lib/costs.js";
 import { printMachine } from "./lib/machine.js";
 
 const dist = (p) => new URL(`../dist/src/${p}`, import.meta.url).href;
@@ -45,9 +46,9 @@ try {
     const conn = [];
     for (let r = 0; r < runs; r++) {
       const [a, b] = await make();
-      bare.push(bareCost(a, b, messages));
+      bare.push(bareCost(a, b, SIZE, messages));
       const [c, d] = await make();
-      conn.push(connectionCost(new Connection(c), new Connection(d), messages));
+      conn.push(connectionCost(new Connection(c), new Connection(d), SIZE, messages));
       for (const end of [a, b, c, d]) end.close();
     }
     const m1 = median(bare);
@@ -67,40 +68,6 @@ async function shmPair(trust) {
   const ends = await Promise.all([listener.accept(), connectShm(path, { trust })]);
   await listener.close();
   return ends;
-}
-
-function bareCost(a, b, n) {
-  const round = (count) => {
-    const t0 = performance.now();
-    for (let i = 0; i < count; i++) {
-      const view = a.reserve(SIZE);
-      view[0] = i;
-      a.publish(SIZE, 3, i);
-      if (b.next().seq !== i) throw new Error(`record ${i} read back wrong`);
-      b.free();
-    }
-    return ((performance.now() - t0) * 1e6) / count;
-  };
-  round(Math.min(n, 200_000)); // warm-up: JIT
-  return round(n);
-}
-
-function connectionCost(a, b, n) {
-  let seq = 0;
-  const round = (count) => {
-    const t0 = performance.now();
-    for (let i = 0; i < count; i++, seq++) {
-      const [w] = a.getWriteBuffers(SIZE);
-      w.bytes[0] = i;
-      a.commit(w);
-      const [r] = b.getReadBuffers();
-      if (r.seq !== seq) throw new Error(`message ${seq} read back as ${r.seq}`);
-      b.release(r);
-    }
-    return ((performance.now() - t0) * 1e6) / count;
-  };
-  round(Math.min(n, 200_000));
-  return round(n);
 }
 
 function median(values) {

@@ -14,6 +14,7 @@ import { createServer, connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { bareCost } from "./lib/costs.js";
 import { printMachine } from "./lib/machine.js";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -179,72 +180,95 @@ async function main() {
 }
 
 /**
- * Round trips of `size` bytes for about `budgetMs`; returns the median in ns. One sample is the
+ * The median round trip in ns of `pingPong(max, clock)`, a loop of round trips that calls
+ * clock.tick(i) after round trip i and stops when it returns true: first 200k round trips of
+ * warm-up (JIT, page faults, both CPUs busy), then up to 5M for about `budgetMs`. One sample is the
  * mean of BATCH consecutive round trips: performance.now() costs ~55 ns here (the engine's TSC
- * read ~13 ns), too much to pay inside every microsecond round trip.
+ * read ~13 ns), too much to pay inside every sub-microsecond round trip.
  */
-async function roundTrips(end, size, budgetMs) {
-  await pingPong(end, size, 200_000, null); // warm-up: JIT, page faults, both CPUs busy
-  const samples = new Float64Array(5_000_000 / BATCH);
-  const n = await pingPong(end, size, samples.length * BATCH, samples, budgetMs);
-  return median(samples.subarray(0, n)) * 1e6;
+async function medianRoundTrip(pingPong, budgetMs) {
+  await pingPong(200_000, batchClock(null, Infinity));
+  const clock = batchClock(new Float64Array(5_000_000 / BATCH), budgetMs);
+  await pingPong(5_000_000, clock);
+  return median(clock.samples()) * 1e6;
 }
 
-async function pingPong(end, size, max, samples, budgetMs = Infinity) {
+function batchClock(samples, budgetMs) {
   const deadline = performance.now() + budgetMs;
   let last = performance.now();
-  let i = 0;
-  for (; i < max; i++) {
-    let view = end.reserve(size);
-    while (view === null) {
-      await end.writable();
-      view = end.reserve(size);
-    }
-    view[0] = i;
-    end.publish(size, 0, i);
-    let r = end.next();
-    while (r === null) {
-      await end.readable();
-      r = end.next();
-    }
-    if (r.seq !== i) throw new Error(`echo ${i} came back as ${r.seq}`);
-    end.free();
-    if (samples !== null && i % BATCH === BATCH - 1) {
+  let n = 0;
+  return {
+    tick(i) {
+      if (samples === null || i % BATCH !== BATCH - 1) return false;
       const now = performance.now();
-      samples[(i / BATCH) | 0] = (now - last) / BATCH;
+      samples[n++] = (now - last) / BATCH;
       last = now;
-      if (now > deadline) return ((i / BATCH) | 0) + 1;
-    }
-  }
-  return samples === null ? i : (i / BATCH) | 0;
+      return now > deadline || n === samples.length;
+    },
+    samples: () => samples.subarray(0, n),
+  };
 }
 
-/** Round trips with both sides polling next() in a loop (no await): median in ns. */
-async function syncRoundTrips(end, size, budgetMs) {
-  syncPingPong(end, size, 200_000, null);
-  const samples = new Float64Array(5_000_000 / BATCH);
-  return median(samples.subarray(0, syncPingPong(end, size, samples.length * BATCH, samples, budgetMs))) * 1e6;
+/** Round trips over a transport end, each side awaiting when it has nothing (the API as meant). */
+function roundTrips(end, size, budgetMs) {
+  return medianRoundTrip(async (max, clock) => {
+    for (let i = 0; i < max; i++) {
+      let view = end.reserve(size);
+      while (view === null) {
+        await end.writable();
+        view = end.reserve(size);
+      }
+      view[0] = i;
+      end.publish(size, 0, i);
+      let r = end.next();
+      while (r === null) {
+        await end.readable();
+        r = end.next();
+      }
+      if (r.seq !== i) throw new Error(`echo ${i} came back as ${r.seq}`);
+      end.free();
+      if (clock.tick(i)) return;
+    }
+  }, budgetMs);
 }
 
-function syncPingPong(end, size, max, samples, budgetMs = Infinity) {
-  const deadline = performance.now() + budgetMs;
-  let last = performance.now();
-  for (let i = 0; i < max; i++) {
-    const view = end.reserve(size);
-    view[0] = i;
-    end.publish(size, 0, i);
-    let r = end.next();
-    while (r === null) r = end.next();
-    if (r.seq !== i) throw new Error(`echo ${i} came back as ${r.seq}`);
-    end.free();
-    if (samples !== null && i % BATCH === BATCH - 1) {
-      const now = performance.now();
-      samples[(i / BATCH) | 0] = (now - last) / BATCH;
-      last = now;
-      if (now > deadline) return ((i / BATCH) | 0) + 1;
+/** Round trips with both sides polling next() in a loop, never awaiting. */
+function syncRoundTrips(end, size, budgetMs) {
+  return medianRoundTrip((max, clock) => {
+    for (let i = 0; i < max; i++) {
+      const view = end.reserve(size);
+      view[0] = i;
+      end.publish(size, 0, i);
+      let r = end.next();
+      while (r === null) r = end.next();
+      if (r.seq !== i) throw new Error(`echo ${i} came back as ${r.seq}`);
+      end.free();
+      if (clock.tick(i)) return;
     }
-  }
-  return samples === null ? max : (max / BATCH) | 0;
+  }, budgetMs);
+}
+
+/** Round trips through a Connection: the zero-copy buffer API on top of the same transport. */
+function connectionRoundTrips(conn, size, budgetMs) {
+  return medianRoundTrip(async (max, clock) => {
+    for (let i = 0; i < max; i++) {
+      let [buf] = conn.getWriteBuffers(size);
+      while (buf === undefined) {
+        await conn.writable();
+        [buf] = conn.getWriteBuffers(size);
+      }
+      buf.bytes[0] = i;
+      conn.commit(buf);
+      let got = conn.getReadBuffers();
+      while (got.length === 0) {
+        await conn.readable();
+        got = conn.getReadBuffers();
+      }
+      if (got.length !== 1 || got[0].bytes[0] !== (i & 0xff)) throw new Error(`echo ${i} came back wrong`);
+      conn.release(got[0]);
+      if (clock.tick(i)) return;
+    }
+  }, budgetMs);
 }
 
 /** ns to write one record on one end and read and free it on the other, both in this thread. */
@@ -253,59 +277,10 @@ async function recordCost(dir, size) {
   const listener = await ShmListener.listen(path, { trust: "untrusted" });
   const [a, b] = await Promise.all([listener.accept(), connectShm(path, { trust: "untrusted" })]);
   await listener.close();
-  const round = (n) => {
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) {
-      const view = a.reserve(size);
-      view[0] = i;
-      a.publish(size, 0, i);
-      if (b.next().seq !== i) throw new Error(`record ${i} read back wrong`);
-      b.free();
-    }
-    return ((performance.now() - t0) * 1e6) / n;
-  };
-  round(1_000_000);
-  const cost = median(Float64Array.from([round(1_000_000), round(1_000_000), round(1_000_000)]));
+  const cost = bareCost(a, b, size, 1_000_000);
   a.close();
   b.close();
   return cost;
-}
-
-/** roundTrips() through a Connection: the zero-copy buffer API on top of the same transport. */
-async function connectionRoundTrips(conn, size, budgetMs) {
-  await connectionPingPong(conn, size, 200_000, null);
-  const samples = new Float64Array(5_000_000 / BATCH);
-  const n = await connectionPingPong(conn, size, samples.length * BATCH, samples, budgetMs);
-  return median(samples.subarray(0, n)) * 1e6;
-}
-
-async function connectionPingPong(conn, size, max, samples, budgetMs = Infinity) {
-  const deadline = performance.now() + budgetMs;
-  let last = performance.now();
-  let i = 0;
-  for (; i < max; i++) {
-    let [buf] = conn.getWriteBuffers(size);
-    while (buf === undefined) {
-      await conn.writable();
-      [buf] = conn.getWriteBuffers(size);
-    }
-    buf.bytes[0] = i;
-    conn.commit(buf);
-    let got = conn.getReadBuffers();
-    while (got.length === 0) {
-      await conn.readable();
-      got = conn.getReadBuffers();
-    }
-    if (got.length !== 1 || got[0].bytes[0] !== (i & 0xff)) throw new Error(`echo ${i} came back wrong`);
-    conn.release(got[0]);
-    if (samples !== null && i % BATCH === BATCH - 1) {
-      const now = performance.now();
-      samples[(i / BATCH) | 0] = (now - last) / BATCH;
-      last = now;
-      if (now > deadline) return ((i / BATCH) | 0) + 1;
-    }
-  }
-  return samples === null ? i : (i / BATCH) | 0;
 }
 
 /** Round trips each `gapMs` apart, so the peer is asleep when each one starts; median in ns. */

@@ -8,7 +8,10 @@ import type { ProbeMode } from "./probe.js";
 
 export type ProbeKind = "engine" | "node";
 
-/** What `-m` selects besides names: the engine's native mechanisms, Node's own, and third-party libraries as peers. */
+/**
+ * What `-m` selects besides names: the engine's native mechanisms, Node's own, third-party libraries
+ * as peers, and fable-io's own transports.
+ */
 export type MechanismGroup = "native" | "node" | "peers" | "fable";
 export const MECHANISM_GROUPS: readonly MechanismGroup[] = ["native", "node", "peers", "fable"];
 

@@ -236,7 +236,7 @@ export class Connection {
    * failed, the peer closed).
    */
   isWritable(): boolean {
-    if (this.#closed || this.#closing !== undefined || this.#transport.failure !== undefined) return false;
+    if (this.closed || this.#transport.failure !== undefined) return false;
     if (this.#writeRefused !== undefined || this.#transport.ended) return false;
     return this.#sendQueue.length === 0 && !this.#writeBlocked;
   }
@@ -286,6 +286,7 @@ export class Connection {
     }
     this.#check();
     const t = this.#transport;
+    let bytes: Uint8Array;
     if (
       t.publishExternal !== undefined &&
       this.#sendQueue.length === 0 &&
@@ -295,25 +296,18 @@ export class Connection {
       // Zero copy: the reader is in this thread and the bytes are never reused (a memory
       // transport's slabs, or a message reassembled into its own allocation). The buffer is spent
       // for the application at once; upstream holds it until the reader downstream frees it.
-      const bytes = buffer.retire("committed");
+      bytes = buffer.retire("committed");
       if (t.publishExternal(bytes, WHOLE, this.#nextSeq >>> 0, () => upstream.#unhold(buffer))) {
         this.#nextSeq++;
         return;
       }
-      // No room: the copy below, from a buffer the application can no longer touch.
-      this.#sendQueue.push({
-        bytes,
-        offset: 0,
-        done: () => undefined,
-        fail: () => undefined,
-        upstream: { connection: upstream, buffer },
-      });
-      this.#pump();
-      return;
+      // No room: copied below, from a buffer the application can no longer touch.
+    } else {
+      bytes = buffer.bytes;
     }
     // One copy: the upstream buffer stays held (its ring space pinned) until the copy is out.
     this.#sendQueue.push({
-      bytes: buffer.bytes,
+      bytes,
       offset: 0,
       done: () => undefined,
       fail: () => undefined,
@@ -518,12 +512,8 @@ export class Connection {
 
   /** A forwarded read buffer was copied downstream: spent for the application, no longer held. */
   #releaseForwarded(buffer: ReadBuffer): void {
-    if (buffer.state !== "open") {
-      // Spent already by a zero-copy attempt, or retired by this connection's destroy().
-      this.#unhold(buffer);
-      return;
-    }
-    buffer.retire("released");
+    // Not open: spent already by a zero-copy attempt, or retired by this connection's destroy().
+    if (buffer.state === "open") buffer.retire("released");
     this.#unhold(buffer);
   }
 

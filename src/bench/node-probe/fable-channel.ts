@@ -96,35 +96,30 @@ async function openSideA(
     if (err instanceof ProbeError) throw err;
     throw new ProbeError("ESYSCALL", `side A cannot open ${variant.name}: ${(err as Error).message}`);
   };
+  // A listener side B connects to: accept one end, then stop listening.
+  const viaListener = async (
+    listener: { accept(): Promise<TransportEnd>; close(): Promise<void> },
+    address: string | number,
+  ): Promise<{ end: TransportEnd; sideB: string; toPeer: (msg: EndMessage) => void }> => {
+    sup.onCleanup(() => void listener.close());
+    const accepting = listener.accept();
+    const child = forkPeer(config(address), sup, onMessage);
+    const end = await sup.race(accepting.catch(refused));
+    void listener.close();
+    return { end, sideB: process_, toPeer: (msg) => child.send(msg) };
+  };
   switch (variant.path) {
     case "shm": {
       const path = socketPath(sup);
-      const listener = await ShmListener.listen(path, { wait: variant.wait ?? "adaptive" }).catch(refused);
-      sup.onCleanup(() => void listener.close());
-      const accepting = listener.accept();
-      const child = forkPeer(config(path), sup, onMessage);
-      const end = await sup.race(accepting.catch(refused));
-      void listener.close();
-      return { end, sideB: process_, toPeer: (msg) => child.send(msg) };
+      return viaListener(await ShmListener.listen(path, { wait: variant.wait ?? "adaptive" }).catch(refused), path);
     }
     case "unix": {
       const path = socketPath(sup);
-      const listener = await listenUnix(path).catch(refused);
-      sup.onCleanup(() => void listener.close());
-      const accepting = listener.accept();
-      const child = forkPeer(config(path), sup, onMessage);
-      const end = await sup.race(accepting.catch(refused));
-      void listener.close();
-      return { end, sideB: process_, toPeer: (msg) => child.send(msg) };
+      return viaListener(await listenUnix(path).catch(refused), path);
     }
     case "tcp": {
       const listener = await listenTcp().catch(refused);
-      sup.onCleanup(() => void listener.close());
-      const accepting = listener.accept();
-      const child = forkPeer(config(listener.address.port), sup, onMessage);
-      const end = await sup.race(accepting.catch(refused));
-      void listener.close();
-      return { end, sideB: process_, toPeer: (msg) => child.send(msg) };
+      return viaListener(listener, listener.address.port);
     }
     case "pipe": {
       const child = forkPeer(config(), sup, onMessage, { extraPipe: true });
