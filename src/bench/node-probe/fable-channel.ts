@@ -273,6 +273,23 @@ async function runSideA(ctx: SideAContext, variant: Variant): Promise<SideAResul
   };
 }
 
+/**
+ * A received message's sequence number, once its size and every byte after the sequence number
+ * match `pattern` (messageTemplate of the size); EPAYLOAD naming `reader` otherwise.
+ */
+export function checkMessage(bytes: Uint8Array, pattern: Buffer, reader: string): number {
+  const size = pattern.length;
+  if (bytes.length !== size) {
+    throw new ProbeError("EPAYLOAD", `${reader} received a ${bytes.length}-byte message, expected ${size} bytes`);
+  }
+  const seq = readSeq(bytes, 0);
+  // Buffer#compare is a memcmp over a view: no copy, no allocation.
+  if (pattern.compare(bytes, SEQ_BYTES, size, SEQ_BYTES, size) !== 0) {
+    throw new ProbeError("EPAYLOAD", `${reader}: the payload of message ${seq} differs from the pattern sent`);
+  }
+  return seq;
+}
+
 /** The other side went away (died, destroyed or closed its end): not a fault of this side's. */
 function isPeerLoss(err: unknown): err is TransportError {
   return err instanceof TransportError && (err.code === "EPEER" || err.code === "ECLOSED");
@@ -289,15 +306,7 @@ async function readAll(conn: Connection, size: number, onSeq: (seq: number) => v
   for (;;) {
     const buffers = conn.getReadBuffers();
     for (const b of buffers) {
-      const bytes = b.bytes;
-      if (bytes.length !== size) {
-        throw new ProbeError("EPAYLOAD", `${reader} received a ${bytes.length}-byte message, expected ${size} bytes`);
-      }
-      const seq = readSeq(bytes, 0);
-      // Buffer#compare is a memcmp over a view: no copy, no allocation.
-      if (pattern.compare(bytes, SEQ_BYTES, size, SEQ_BYTES, size) !== 0) {
-        throw new ProbeError("EPAYLOAD", `${reader}: the payload of message ${seq} differs from the pattern sent`);
-      }
+      const seq = checkMessage(b.bytes, pattern, reader);
       conn.release(b);
       onSeq(seq);
     }
