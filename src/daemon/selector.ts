@@ -1,0 +1,121 @@
+/**
+ * What the daemon asks of transport selection. The daemon holds one Selector, passed in when it is
+ * created (never set globally): `fable daemon` gives it the one built from this host's bench
+ * results (src/bench/selection.ts); default-order.ts is the fixed order used while there are none.
+ *
+ * A Selector is pure with respect to its inputs at the moment of the call: the daemon reads where
+ * each end runs (/proc) and what the client declared, and the Selector ranks the candidates.
+ */
+
+/** Transports the daemon can choose between two processes of this host. */
+export type SelectableTransport = "shm" | "unix" | "tcp";
+/** How a shared-memory end waits (src/ring/wait.ts). */
+export type WaitStrategy = "spin" | "adaptive" | "block";
+
+export interface Candidate {
+  readonly transport: SelectableTransport;
+  /** How a shared-memory end waits; null for sockets (they wait in the kernel). */
+  readonly wait: WaitStrategy | null;
+}
+
+/** Where one end runs, read from /proc/<pid>. */
+export interface EndPlacement {
+  readonly pid: number;
+  /** CPUs the process may run on (Cpus_allowed_list), ascending. */
+  readonly allowedCpus: readonly number[];
+  /** CPU it last ran on (/proc/<pid>/stat, field 39), when known. */
+  readonly currentCpu: number | null;
+}
+
+/** What the connecting client declared (defaults already applied). */
+export interface Requirements {
+  /** "critical": rank by round trip; "bulk": rank by throughput. */
+  readonly latency: "critical" | "bulk";
+  /** false: no end may busy-wait, not even adaptive's bounded spin. */
+  readonly spin: boolean;
+  /** "untrusted": readers check and copy what they read (no zero-copy reads of the peer's memory). */
+  readonly trust: "trusted" | "untrusted";
+  /** Message sizes the client expects, in bytes; empty when it did not say. */
+  readonly sizes: readonly number[];
+}
+
+export interface SelectionRequest {
+  readonly listener: EndPlacement;
+  readonly connector: EndPlacement;
+  readonly requirements: Requirements;
+  /** Transports the listener offers (it may lack shm where memfd is refused). */
+  readonly offered: readonly SelectableTransport[];
+}
+
+export interface Prediction {
+  /** Predicted round trip of the smallest declared size (64 B when none), in ns. */
+  readonly roundTripNs: number | null;
+  /** Predicted one-way throughput at the largest declared size, payload bytes per second. */
+  readonly bytesPerSecond: number | null;
+  /** Where the figures come from: the result file, the mechanism and the placement class used. */
+  readonly source: string;
+}
+
+export interface Verdict {
+  readonly candidate: Candidate;
+  readonly prediction: Prediction | null;
+  /** Why this candidate cannot be used; absent for viable ones. */
+  readonly excluded?: string;
+  /** 1 = chosen, then the fallbacks in order; absent for excluded candidates. */
+  readonly rank?: number;
+  /** One line: why it won, why it ranks where it does, or why it was excluded. */
+  readonly reason: string;
+}
+
+export interface Selection {
+  /** Viable candidates, best first: the connector tries them in this order and falls back along it. */
+  readonly ranked: readonly Candidate[];
+  /** Every candidate considered, viable or not. */
+  readonly verdicts: readonly Verdict[];
+  /** "measured": from a bench result of this machine; "default-order": none was available. */
+  readonly basis: "measured" | "default-order";
+  /** The result file used, when basis is "measured". */
+  readonly result?: string;
+}
+
+export interface Selector {
+  select(request: SelectionRequest): Selection;
+  /** One line on what the selector works from (for `fable daemon status`). */
+  describe(): string;
+  /** Stops background work (a calibration run); the daemon calls it when it shuts down. */
+  close(): Promise<void>;
+}
+
+/** Every candidate the daemon knows, in no particular order. */
+export const ALL_CANDIDATES: readonly Candidate[] = [
+  { transport: "shm", wait: "spin" },
+  { transport: "shm", wait: "adaptive" },
+  { transport: "shm", wait: "block" },
+  { transport: "unix", wait: null },
+  { transport: "tcp", wait: null },
+];
+
+export function candidateName(c: Candidate): string {
+  return c.wait === null ? c.transport : `${c.transport}:${c.wait}`;
+}
+
+/**
+ * Why a candidate cannot be used for this request, or undefined when it can. Shared by every
+ * Selector so that the constraints mean the same whatever the figures are.
+ */
+export function exclusion(c: Candidate, r: SelectionRequest): string | undefined {
+  if (!r.offered.includes(c.transport)) return `the listener does not offer ${c.transport}`;
+  const spins = c.wait === "spin" || c.wait === "adaptive";
+  if (spins && !r.requirements.spin) {
+    return c.wait === "spin" ? "spin: false forbids busy-waiting" : "spin: false forbids adaptive's bounded spin";
+  }
+  if (spins && shareOneCpu(r.listener, r.connector)) {
+    return "both ends can only run on the same one CPU: a spinning end would hold it from its peer";
+  }
+  return undefined;
+}
+
+/** Both processes are confined to one and the same CPU. */
+export function shareOneCpu(a: EndPlacement, b: EndPlacement): boolean {
+  return a.allowedCpus.length === 1 && b.allowedCpus.length === 1 && a.allowedCpus[0] === b.allowedCpus[0];
+}
