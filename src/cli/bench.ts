@@ -21,6 +21,7 @@ import {
 import type { ProbeMode } from "../bench/probe.js";
 import type { ResultFile } from "../bench/result.js";
 import { allPairs, representativePairs, type Topology } from "../bench/topology.js";
+import { keepForSelection } from "./bench-keep.js";
 import { formatSummary } from "./bench-summary.js";
 import { reportPathFor, writeReport } from "./report.js";
 
@@ -238,6 +239,7 @@ export function registerBench(program: Command, setExit: (code: number) => void)
       if (flags.json) process.stdout.write(JSON.stringify(result) + "\n");
       else process.stdout.write(formatSummary(result) + "\n");
       process.stderr.write(`result: ${path}\n`);
+      if (!keepForSelection(result, (line) => process.stderr.write(line + "\n"))) setExit(1);
       let reportFailed = false;
       if (report) {
         try {

@@ -12,10 +12,24 @@ export interface CliResult {
   stderr: string;
 }
 
+/**
+ * `fable bench` keeps a copy of its result in the user's data dir: tests give it a directory of their
+ * own (removed when the test process exits) unless they pass FABLE_DATA_DIR themselves.
+ */
+let isolatedDataDir: string | undefined;
+function testDataDir(): string {
+  if (isolatedDataDir === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), "fable-data-"));
+    process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+    isolatedDataDir = dir;
+  }
+  return isolatedDataDir;
+}
+
 export function runFable(args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd = repoRoot): Promise<CliResult> {
   const child = spawn(process.execPath, [join(repoRoot, "bin", "fable.js"), ...args], {
     cwd,
-    env: { ...process.env, ...env },
+    env: { ...process.env, FABLE_DATA_DIR: testDataDir(), ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";
