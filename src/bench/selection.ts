@@ -26,8 +26,8 @@
  *   its median round trip, or its throughput over the whole measured phase.
  * - trust: fable's bench runs trusted ends (shared memory read in place). For "untrusted" shm the
  *   figure is scaled by the engine's measured cost of the reader's copy (mempipe-*-safe over
- *   mempipe-*-unsafe, same result, same class and size) when the result has it, else it is marked as
- *   a trusted run's figure.
+ *   mempipe-*-unsafe, same result, same class and size; a ratio showing a gain counts as none) when
+ *   the result has it, else it is marked as a trusted run's figure.
  * Constraints filter through the shared `exclusion()`; the viable are ranked by predicted round trip
  * ("critical") or throughput ("bulk"); unmeasured candidates come after the measured ones; ties and
  * unmeasured ones follow the fixed order.
@@ -245,7 +245,10 @@ function predictCandidate(
     const factor = (mode: Mode, size: number): number | null => {
       const safe = predictMode(stored.doc, pair[0], mode, size, placement);
       const unsafe = predictMode(stored.doc, pair[1], mode, size, placement);
-      return safe === null || unsafe === null ? null : safe.value / unsafe.value;
+      if (safe === null || unsafe === null) return null;
+      // A copy never makes a reader faster: a ratio saying so is noise, and costs nothing.
+      const f = safe.value / unsafe.value;
+      return mode === "latency" ? Math.max(1, f) : Math.min(1, f);
     };
     const fRt = rt === null ? null : factor("latency", rtSize);
     const fRate = rate === null ? null : factor("throughput", rateSize);

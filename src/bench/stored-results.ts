@@ -8,7 +8,17 @@
  * reads) or is reported with the reason it was skipped.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { FableError } from "../errors.js";
@@ -64,7 +74,10 @@ export function keepResult(doc: ResultFile, dir: string = resultsDir()): string 
     if (code !== "EEXIST") {
       throw new KeepResultError(`cannot keep the result in ${dir}: ${(cause as Error).message}`, { cause });
     }
-    // Same name, same content hash: this very result is already kept.
+    // The name holds a hash of the content: the same bytes there mean this very result is kept.
+    if (readFileSync(path, "utf8") !== text) {
+      throw new KeepResultError(`${path} exists with other content; kept results are never overwritten`);
+    }
   } finally {
     rmSync(temp, { force: true });
   }
