@@ -374,6 +374,11 @@ export interface MeasuredSelectorOptions {
   readonly log?: (line: string) => void;
   /** false: never calibrate; otherwise how (tests shorten it). */
   readonly calibration?: false | CalibrationOptions;
+  /**
+   * When another process holds the calibration lock, how long to wait before trying again if no
+   * result has come (default 15 s: longer than the lock takes to go stale when its holder died).
+   */
+  readonly retryBusyMs?: number;
 }
 
 /** The Selector built from this machine's bench results. */
@@ -389,12 +394,15 @@ export class MeasuredSelector implements Selector {
   #calibration: Calibration | null = null;
   #calibrated: CalibrationOutcome | null = null;
   #closed = false;
+  #retry: NodeJS.Timeout | undefined;
+  readonly #retryMs: number;
 
   constructor(options: MeasuredSelectorOptions = {}) {
     this.#dir = options.dir ?? resultsDir();
     this.#machine = options.machine ?? thisMachine();
     this.#log = options.log ?? ((line) => process.stderr.write(`fable selection: ${line}\n`));
     this.#calibrationOptions = options.calibration ?? {};
+    this.#retryMs = options.retryBusyMs ?? 15_000;
     this.#refresh();
   }
 
@@ -436,6 +444,7 @@ export class MeasuredSelector implements Selector {
 
   async close(): Promise<void> {
     this.#closed = true;
+    clearTimeout(this.#retry);
     await this.#calibration?.stop();
   }
 
@@ -477,7 +486,17 @@ export class MeasuredSelector implements Selector {
       if (outcome.kind === "kept") this.#log(`calibration kept ${outcome.path} after ${outcome.ms} ms`);
       else if (outcome.kind === "busy") this.#log(`another calibration is running (lock ${outcome.lock})`);
       else if (outcome.kind === "failed") this.#log(`calibration failed: ${outcome.reason}`);
-      if (!this.#closed) this.#refresh(true);
+      if (this.#closed) return;
+      this.#refresh(true);
+      if (outcome.kind === "busy") {
+        // The other one's result is picked up when it is kept. If its holder died instead, the lock
+        // goes stale: try again then, unless a result has come meanwhile.
+        this.#retry = setTimeout(() => {
+          this.#calibrated = null;
+          this.#refresh(true);
+        }, this.#retryMs);
+        this.#retry.unref();
+      }
     });
   }
 }

@@ -4,7 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { pathToFileURL } from "node:url";
 import { after, describe, it } from "node:test";
 import { readResult, type ResultFile } from "../../src/bench/result.js";
 import { createMeasuredSelector, mechanismOf, thisMachine, type ThisMachine } from "../../src/bench/selection.js";
@@ -355,6 +359,43 @@ describe("calibration", () => {
     }
     assert.ok(!existsSync(join(dir, "..", "calibration.lock")), "the lock is released");
     await Promise.all([first.close(), second.close()]);
+  });
+
+  it("a daemon killed mid-calibration leaves no process; the next one takes the stale lock and calibrates", async () => {
+    const dir = join(freshDir(), "results");
+    const selection = pathToFileURL(join(repoRoot, "dist", "src", "bench", "selection.js")).href;
+    // A stand-in for the daemon: a real process holding a measured selector, killed with SIGKILL.
+    const script = `
+      const { createMeasuredSelector } = await import(${JSON.stringify(selection)});
+      const s = createMeasuredSelector({ dir: ${JSON.stringify(dir)}, calibration: { budgetMs: 5000 }, log: () => {} });
+      const t = setInterval(() => {
+        const m = /\\(pid (\\d+)\\)/.exec(s.describe());
+        if (m) { console.log(m[1]); clearInterval(t); }
+      }, 10);`;
+    const daemon = spawn(process.execPath, ["--input-type=module", "-e", script], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const pid = await new Promise<number>((resolve, reject) => {
+      daemon.stdout.setEncoding("utf8").once("data", (d: string) => resolve(Number(d.trim())));
+      daemon.once("exit", (code) => reject(new Error(`the selector's process exited (${code}) before calibrating`)));
+    });
+    for (let i = 0; i < 500 && liveInGroup(pid).length < 2; i++) await sleep(10);
+    daemon.kill("SIGKILL");
+    await once(daemon, "exit");
+    for (let i = 0; i < 500 && liveInGroup(pid).length > 0; i++) await sleep(10);
+    assert.deepEqual(liveInGroup(pid), [], "the calibration ended with its daemon");
+
+    // The dead daemon's lock goes stale (10 s without an update); a new selector then calibrates.
+    const next = createMeasuredSelector({
+      dir,
+      calibration: { mechanisms: ["fable-unix"], budgetMs: 1, warmupMs: 0, throughputSizes: [4096] },
+      retryBusyMs: 500,
+      log: () => {},
+    });
+    const req = request(end(1, [0]), end(2, [1]));
+    for (let i = 0; i < 600 && next.select(req).basis !== "measured"; i++) await sleep(50);
+    assert.equal(next.select(req).basis, "measured", next.describe());
+    await next.close();
   });
 
   it("close() stops a running calibration and the processes it started", async () => {
