@@ -4,9 +4,10 @@
  *
  * What it works from: the newest result in the user's results directory (stored-results.ts) whose
  * hardware key is this machine's and that measured at least one of fable's transports. With none, it
- * answers with the fixed order (default-order.ts) and, when there is no result of this machine at all,
+ * answers with the fixed order (default-order.ts) and, unless it has calibrated already,
  * starts a short calibration in the background (calibration.ts); it uses that result as soon as it is
- * kept. It rescans the directory when the directory changes, so a later `fable bench` is picked up.
+ * kept. It rescans the directory when it changes (looking at most once a second), so a later
+ * `fable bench` is picked up.
  *
  * How it predicts, per candidate (transport x wait) and its bench mechanism (fable-shm-spin,
  * fable-shm-adaptive, fable-shm-block, fable-unix, fable-tcp):
@@ -121,23 +122,39 @@ function median(values: readonly number[]): number {
   return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
 }
 
-/** The measured figures of one mechanism and mode: class -> size -> median of the runs' medians. */
-function measured(doc: ResultFile, mechanism: string, mode: Mode): Map<PlacementClass, Map<number, number>> {
-  const bySizeRuns = new Map<PlacementClass, Map<number, number[]>>();
-  for (const run of doc.runs) {
-    if (run.status !== "ok" || run.mechanism !== mechanism || run.mode !== mode) continue;
-    // Throughput: the whole measured phase's rate (waits included), as `fable bench` reports it;
-    // a batch's median rate can miss the waits between batches.
-    const ok = run as RunOk;
-    const value = mode === "latency" ? ok.stats.p50 : (ok.rate?.bytesPerSecond ?? ok.stats.p50);
-    if (!(value > 0)) continue;
-    const sizes = bySizeRuns.get(run.placement) ?? new Map<number, number[]>();
-    sizes.set(run.size, [...(sizes.get(run.size) ?? []), value]);
-    bySizeRuns.set(run.placement, sizes);
+type Table = ReadonlyMap<PlacementClass, ReadonlyMap<number, number>>;
+
+/** Per result (never rewritten once kept): mechanism and mode -> its table, built in one pass. */
+const tables = new WeakMap<ResultFile, Map<string, Table>>();
+
+/** The measured figures of one mechanism and mode: class -> size -> median of the runs' figures. */
+function measured(doc: ResultFile, mechanism: string, mode: Mode): Table {
+  let all = tables.get(doc);
+  if (all === undefined) {
+    const values = new Map<string, Map<PlacementClass, Map<number, number[]>>>();
+    for (const run of doc.runs) {
+      if (run.status !== "ok") continue;
+      // Throughput: the whole measured phase's rate (waits included), as `fable bench` reports it;
+      // a batch's median rate can miss the waits between batches.
+      const ok = run as RunOk;
+      const value = run.mode === "latency" ? ok.stats.p50 : (ok.rate?.bytesPerSecond ?? ok.stats.p50);
+      if (!(value > 0)) continue;
+      const key = `${run.mechanism} ${run.mode}`;
+      const byClass = values.get(key) ?? new Map<PlacementClass, Map<number, number[]>>();
+      const bySize = byClass.get(run.placement) ?? new Map<number, number[]>();
+      bySize.set(run.size, [...(bySize.get(run.size) ?? []), value]);
+      byClass.set(run.placement, bySize);
+      values.set(key, byClass);
+    }
+    all = new Map(
+      [...values].map(([key, byClass]) => [
+        key,
+        new Map([...byClass].map(([cls, bySize]) => [cls, new Map([...bySize].map(([size, v]) => [size, median(v)]))])),
+      ]),
+    );
+    tables.set(doc, all);
   }
-  return new Map(
-    [...bySizeRuns].map(([cls, sizes]) => [cls, new Map([...sizes].map(([size, v]) => [size, median(v)]))]),
-  );
+  return all.get(`${mechanism} ${mode}`) ?? new Map();
 }
 
 /** The nearest measured class (by distance in PLACEMENT_CLASSES, the farther on a tie). */
@@ -379,6 +396,8 @@ export interface MeasuredSelectorOptions {
    * result has come (default 15 s: longer than the lock takes to go stale when its holder died).
    */
   readonly retryBusyMs?: number;
+  /** How often, at most, to look for new results (default 1 s; 0: at every selection). */
+  readonly rescanMs?: number;
 }
 
 /** The Selector built from this machine's bench results. */
@@ -389,11 +408,16 @@ export class MeasuredSelector implements Selector {
   readonly #calibrationOptions: false | CalibrationOptions;
   readonly #cache = new Map<string, StoredResult | SkippedFile>();
   readonly #reported = new Set<string>();
-  #dirStamp: number | null = null;
+  /** The directory's mtime at the last scan; undefined before the first. */
+  #dirStamp: number | null | undefined;
+  #checkedAt = 0;
+  readonly #rescanMs: number;
   #current: StoredResult | null = null;
   #calibration: Calibration | null = null;
   #calibrated: CalibrationOutcome | null = null;
   #closed = false;
+  /** Selections by request shape (see select()). */
+  readonly #answers = new Map<string, Selection>();
   #retry: NodeJS.Timeout | undefined;
   readonly #retryMs: number;
 
@@ -403,6 +427,7 @@ export class MeasuredSelector implements Selector {
     this.#log = options.log ?? ((line) => process.stderr.write(`fable selection: ${line}\n`));
     this.#calibrationOptions = options.calibration ?? {};
     this.#retryMs = options.retryBusyMs ?? 15_000;
+    this.#rescanMs = options.rescanMs ?? 1000;
     this.#refresh();
   }
 
@@ -421,7 +446,22 @@ export class MeasuredSelector implements Selector {
   select(request: SelectionRequest): Selection {
     this.#refresh();
     if (this.#current === null) return defaultOrderSelection(request);
-    return measuredSelection(this.#current, this.#machine.topology, request);
+    // Connect-by-name waits for this: a request of the same shape gets the same answer, remembered.
+    const t = this.#machine.topology;
+    const key = JSON.stringify([
+      this.#current.path,
+      request.requirements,
+      request.offered,
+      cpusOf(t, request.listener),
+      cpusOf(t, request.connector),
+    ]);
+    let selection = this.#answers.get(key);
+    if (selection === undefined) {
+      selection = measuredSelection(this.#current, t, request);
+      if (this.#answers.size >= 1024) this.#answers.clear();
+      this.#answers.set(key, selection);
+    }
+    return selection;
   }
 
   describe(): string {
@@ -450,13 +490,16 @@ export class MeasuredSelector implements Selector {
 
   /** Rescans the directory when it changed (kept results are never rewritten, only added). */
   #refresh(force = false): void {
+    const now = Date.now();
+    if (!force && this.#dirStamp !== undefined && now - this.#checkedAt < this.#rescanMs) return;
+    this.#checkedAt = now;
     let stamp: number | null;
     try {
       stamp = statSync(this.#dir).mtimeMs;
     } catch {
       stamp = null;
     }
-    if (!force && stamp === this.#dirStamp && this.#dirStamp !== null) return;
+    if (!force && stamp === this.#dirStamp && stamp !== null) return;
     this.#dirStamp = stamp;
     const { results, skipped } = readStoredResults(this.#dir, this.#cache);
     for (const s of skipped) {

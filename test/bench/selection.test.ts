@@ -62,7 +62,7 @@ function selectorOver(docs: ResultFile[], machine: ThisMachine = machineOf(FULL)
   const dir = freshDir();
   const paths = docs.map((d) => keepResult(d, dir));
   const log: string[] = [];
-  const selector = createMeasuredSelector({ dir, machine, calibration: false, log: (l) => log.push(l) });
+  const selector = createMeasuredSelector({ dir, machine, calibration: false, rescanMs: 0, log: (l) => log.push(l) });
   return { dir, paths, log, selector };
 }
 
