@@ -389,7 +389,7 @@ export interface MeasuredSelectorOptions {
   readonly machine?: ThisMachine;
   /** Where skipped files and calibration are reported (default: stderr). */
   readonly log?: (line: string) => void;
-  /** false: never calibrate; otherwise how (tests shorten it). */
+  /** false: never calibrate; otherwise how (tests shorten it). Default: calibrate, unless FABLE_CALIBRATION=off. */
   readonly calibration?: false | CalibrationOptions;
   /**
    * When another process holds the calibration lock, how long to wait before trying again if no
@@ -425,7 +425,7 @@ export class MeasuredSelector implements Selector {
     this.#dir = options.dir ?? resultsDir();
     this.#machine = options.machine ?? thisMachine();
     this.#log = options.log ?? ((line) => process.stderr.write(`fable selection: ${line}\n`));
-    this.#calibrationOptions = options.calibration ?? {};
+    this.#calibrationOptions = options.calibration ?? (process.env["FABLE_CALIBRATION"] === "off" ? false : {});
     this.#retryMs = options.retryBusyMs ?? 15_000;
     this.#rescanMs = options.rescanMs ?? 1000;
     this.#refresh();
@@ -475,7 +475,7 @@ export class MeasuredSelector implements Selector {
       return `${base}; calibrating since ${this.#calibration.startedAt.toISOString()} (pid ${this.#calibration.pid ?? "starting"})`;
     }
     const o = this.#calibrated;
-    if (o === null) return base;
+    if (o === null) return this.#calibrationOptions === false ? `${base}; calibration is off` : base;
     if (o.kind === "busy") return `${base}; another calibration holds ${o.lock}, its result is used when it is kept`;
     if (o.kind === "failed") return `${base}; calibration failed: ${o.reason}`;
     if (o.kind === "kept") return `${base}; the calibration's result ${o.path} has no usable run`;
