@@ -307,7 +307,10 @@ export async function runBench(
       budgetMs: config.budgetMs,
       warmupMs: config.warmupMs,
       pairs: config.pairsKind,
-      sizes: [...new Set([...config.latencySizes, ...config.throughputSizes])].sort((a, b) => a - b),
+      // The sizes of the modes that ran: a throughput-only run lists no latency size.
+      sizes: [
+        ...new Set(config.modes.flatMap((m) => (m === "latency" ? config.latencySizes : config.throughputSizes))),
+      ].sort((a, b) => a - b),
       modes: [...config.modes],
     },
     benchmarks,

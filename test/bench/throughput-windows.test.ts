@@ -29,8 +29,11 @@ describe("throughput statistics over time windows", () => {
       env,
     );
     assert.equal(r.code, 0, r.stderr + r.stdout);
-    runs = readResult(out).runs.filter((x): x is RunOk => x.status === "ok");
+    const doc = readResult(out);
+    runs = doc.runs.filter((x): x is RunOk => x.status === "ok");
     assert.equal(runs.length, 3);
+    // A throughput-only run's configuration lists its throughput sizes only (not the latency default, 64).
+    assert.deepEqual(doc.config.sizes, [4096]);
   });
 
   it("windows of at least 1 ms cover the measured phase, and their mean is the headline rate", () => {
