@@ -1,8 +1,8 @@
 /**
- * Throughput statistics are throughputs: a real `fable bench` of the futex mempipe variants (whose reader
- * sleeps, then drains queued batches at memory speed, so per-batch rates overstate it: statistics.test.ts shows
- * that on a crafted timeline) gives statistics over fixed time windows whose mean is the phase's rate and whose
- * median is at most twice it, as any window distribution's is; and the result validates.
+ * Throughput statistics are throughputs: a real `fable bench` (engine and Node probes; the futex mempipe
+ * variants' reader sleeps, then drains queued batches at memory speed, so per-batch rates overstate the rate,
+ * as statistics.test.ts shows on a crafted timeline) gives statistics over fixed time windows whose mean is the
+ * phase's rate and whose median is at most twice it, as any window distribution's is; and the result validates.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -23,7 +23,14 @@ describe("throughput statistics over time windows", () => {
     const r = await runFable(
       [
         "bench",
-        ...["-m", "mempipe-futex-unsafe,mempipe-futex-safe,pipe", "--mode", "throughput", "--pairs", "0-1"],
+        ...[
+          "-m",
+          "mempipe-futex-unsafe,mempipe-futex-safe,pipe,node-net-unix",
+          "--mode",
+          "throughput",
+          "--pairs",
+          "0-1",
+        ],
         ...["--sizes", "4K", "--budget-ms", "60", "--warmup-ms", "10", "--no-report", "--no-progress", "--out", out],
       ],
       env,
@@ -31,7 +38,7 @@ describe("throughput statistics over time windows", () => {
     assert.equal(r.code, 0, r.stderr + r.stdout);
     const doc = readResult(out);
     runs = doc.runs.filter((x): x is RunOk => x.status === "ok");
-    assert.equal(runs.length, 3);
+    assert.equal(runs.length, 4);
     // A throughput-only run's configuration lists its throughput sizes only (not the latency default, 64).
     assert.deepEqual(doc.config.sizes, [4096]);
   });
