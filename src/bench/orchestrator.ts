@@ -17,7 +17,7 @@ import type { Mechanism, ProbeKind } from "./mechanisms.js";
 import { scrubText } from "./privacy.js";
 import type { ProbeMode, ProbeOutput, ProbeSuccess } from "./probe.js";
 import { RESULT_SCHEMA_VERSION, type ResultFile, type Run, type RunFlag, validateResult } from "./result.js";
-import { summarize, thin } from "./statistics.js";
+import { summarize, thin, throughputWindows } from "./statistics.js";
 import { numaDistance, placementClass, readTopology, type Topology } from "./topology.js";
 
 export type Pair = [number, number];
@@ -194,13 +194,9 @@ export async function runTest(test: TestPlan, topology: Topology, s: RunSettings
       const msg = `probe reported ${output.samples} samples but wrote ${raw.length}`;
       return { ...common, status: "failed", error: { code: "EPEER", message: msg } };
     }
-    let values: Float64Array = raw;
-    if (test.mode === "throughput") {
-      // Each sample is the duration of one batch: its rate is the batch's bytes over that time.
-      const batchBytes = output.batchMessages * test.size;
-      values = raw.map((ns) => (batchBytes * 1e9) / ns);
-    }
-    const stats = summarize(values);
+    // Throughput: each sample is one batch's duration; the statistics are of fixed time windows' rates.
+    const windows = test.mode === "throughput" ? throughputWindows(raw, output.batchMessages * test.size) : undefined;
+    const stats = summarize(windows?.rates ?? raw);
     const params: Record<string, number | string | boolean> = {};
     for (const [k, v] of Object.entries(output.params)) params[k] = typeof v === "string" ? scrubText(v) : v;
     return {
@@ -220,6 +216,7 @@ export async function runTest(test: TestPlan, topology: Topology, s: RunSettings
       warmupIterations: output.warmupIterations,
       elapsedNs: output.elapsedNs,
       batchMessages: output.batchMessages,
+      ...(windows !== undefined ? { statsWindowNs: windows.windowNs } : {}),
       clock: output.clock,
       pinning: output.pinning,
       flags: runFlags(test, output, stats.cv, stats.drift),
@@ -310,7 +307,10 @@ export async function runBench(
       budgetMs: config.budgetMs,
       warmupMs: config.warmupMs,
       pairs: config.pairsKind,
-      sizes: [...new Set([...config.latencySizes, ...config.throughputSizes])].sort((a, b) => a - b),
+      // The sizes of the modes that ran: a throughput-only run lists no latency size.
+      sizes: [
+        ...new Set(config.modes.flatMap((m) => (m === "latency" ? config.latencySizes : config.throughputSizes))),
+      ].sort((a, b) => a - b),
       modes: [...config.modes],
     },
     benchmarks,

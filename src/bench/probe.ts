@@ -24,7 +24,9 @@
  *
  * Samples: in latency mode one sample is one round trip (A sends `size` bytes, B echoes `size`
  * bytes back), measured by A. In throughput mode the reader times consecutive batches of
- * `batchMessages` messages; one sample is the duration of one batch.
+ * `batchMessages` messages; one sample is the duration of one batch, and together they are the measured
+ * phase's timeline, from which the orchestrator takes rates over fixed time windows (statistics.ts
+ * `throughputWindows`): a batch's own rate is not a throughput (a reader that slept drains a backlog fast).
  */
 
 export type ProbeMode = "latency" | "throughput";

@@ -33,9 +33,14 @@ interface RunCommon {
 
 export interface RunOk extends RunCommon {
   status: "ok";
-  /** Unit of `stats`: round-trip ns (latency) or bytes per second of each batch (throughput). */
+  /**
+   * Unit of `stats`: round-trip ns (latency) or bytes per second (throughput): of each time window of
+   * `statsWindowNs` when that is set (method 1.1 on), of each batch in results written before.
+   */
   unit: "ns" | "B/s";
   stats: Statistics;
+  /** Throughput: `stats` are the rates of `stats.n` equal windows of this many ns (bench/statistics.ts). */
+  statsWindowNs?: number;
   /** Throughput over the whole measured phase. */
   rate?: { bytesPerSecond: number; messagesPerSecond: number };
   iterations: number;
@@ -45,7 +50,7 @@ export interface RunOk extends RunCommon {
   clock: ProbeClock;
   pinning: ProbePinning;
   flags: RunFlag[];
-  /** A thinned copy of the raw samples (ns per round trip or per batch), in the order taken. */
+  /** A thinned copy of the raw samples (ns per round trip, or per batch of `batchMessages`), in the order taken. */
   samples: { values: number[]; of: number };
   params: Record<string, number | string | boolean>;
 }

@@ -98,3 +98,60 @@ export function thin(samples: ArrayLike<number>, cap: number): number[] {
   for (let i = 0; i < cap; i++) out.push(samples[Math.round((i * (n - 1)) / (cap - 1))] as number);
   return out;
 }
+
+/**
+ * The shortest window a throughput run's statistics are taken over. A throughput probe times batches of
+ * 64 KiB; the rate of one batch is not a throughput a reader sees: a reader that slept (futex, pipe) drains
+ * the queued batches at memory speed, so per-batch rates run far above the real one. A window of 1 ms holds
+ * many batches at every rate above 64 MB/s and many of a sleeping reader's wake-and-drain cycles, so its rate
+ * is a rate over time; and the default budgets still give a hundred windows or more, enough for a
+ * distribution in which a slow spell of the machine shows.
+ */
+export const THROUGHPUT_WINDOW_NS = 1_000_000;
+
+export interface ThroughputWindows {
+  /** Bytes per second of each window, in time order. */
+  readonly rates: Float64Array;
+  /** The windows' common length in ns: THROUGHPUT_WINDOW_NS up to twice that, or the whole phase if shorter. */
+  readonly windowNs: number;
+}
+
+/**
+ * Throughput over fixed time windows: the measured phase, given as its consecutive batch durations
+ * (`batchNs`, each batch moving `batchBytes`), cut into k = max(1, floor(T / minWindowNs)) equal windows
+ * (so none is left over and the windows' mean is exactly the phase's rate). A batch that straddles a window
+ * boundary is shared between the windows in proportion to its time in each.
+ */
+export function throughputWindows(
+  batchNs: ArrayLike<number>,
+  batchBytes: number,
+  minWindowNs = THROUGHPUT_WINDOW_NS,
+): ThroughputWindows {
+  let total = 0;
+  for (let i = 0; i < batchNs.length; i++) {
+    const d = batchNs[i] as number;
+    if (!(Number.isFinite(d) && d >= 0)) throw new StatisticsError(`batch ${i} lasted ${d} ns: not a duration`);
+    total += d;
+  }
+  if (!(total > 0)) throw new StatisticsError(`${batchNs.length} batches took no time: no throughput to window`);
+  const k = Math.max(1, Math.floor(total / minWindowNs));
+  const windowNs = total / k;
+  const bytes = new Float64Array(k);
+  let t = 0;
+  let w = 0;
+  for (let i = 0; i < batchNs.length; i++) {
+    const d = batchNs[i] as number;
+    const end = t + d;
+    // Walk the windows this batch covers, giving each its share of the batch's bytes.
+    let at = t;
+    for (;;) {
+      while (w < k - 1 && (w + 1) * windowNs <= at) w++;
+      const until = w === k - 1 ? end : Math.min(end, (w + 1) * windowNs);
+      bytes[w] = (bytes[w] as number) + (d === 0 ? batchBytes : (batchBytes * (until - at)) / d);
+      if (until >= end) break;
+      at = until;
+    }
+    t = end;
+  }
+  return { rates: bytes.map((b) => (b * 1e9) / windowNs), windowNs };
+}

@@ -9,8 +9,14 @@
  */
 import { MECHANISMS } from "../bench/mechanisms.js";
 
-/** Methods that fable-io mechanisms had before their current one (none yet: every method is still 1.0.x). */
-export const PAST_METHODS: Readonly<Record<string, readonly string[]>> = {};
+/**
+ * Methods that fable-io mechanisms had before their current one. 1.0: a throughput run's statistics were
+ * the rates of single batches (a reader that slept drains queued batches at memory speed, so they overstated
+ * the rate); 1.1 takes them over fixed time windows. Latency-only mechanisms are still at 1.0.
+ */
+export const PAST_METHODS: Readonly<Record<string, readonly string[]>> = Object.fromEntries(
+  MECHANISMS.filter((m) => m.modes.includes("throughput")).map((m) => [m.name, ["1.0.0"]]),
+);
 
 /**
  * Versions of the original ipc-bench, as fable names them (it had no releases): 0.1 is the code behind the

@@ -25,6 +25,7 @@ import {
   type RunOk,
   validateResult,
 } from "../bench/result.js";
+import { THROUGHPUT_WINDOW_NS } from "../bench/statistics.js";
 import { numaDistance, placementClass, type Topology } from "../bench/topology.js";
 import { badComponents, COMPONENT_FIELDS, placeOf } from "./layout.js";
 import {
@@ -172,7 +173,7 @@ export function checkMeaning(doc: ResultFile, file: string): ResultProblem[] {
     const at = ["runs", i];
     checkRunMechanism(doc, run.mechanism, at, add);
     checkPlacement(doc.machine.topology, run, at, add);
-    if (run.status === "ok") checkRunOk(run, at, add);
+    if (run.status === "ok") checkRunOk(run, knownMethod(doc, run.mechanism), at, add);
   });
   doc.legacy?.runs.forEach((run, i) => {
     const at = ["legacy", "runs", i];
@@ -380,16 +381,36 @@ function checkBounds(
   }
 }
 
-function checkRunOk(run: RunOk, at: (string | number)[], add: Add): void {
+/** The method a run's mechanism was measured with, if this fable knows it (else it is reported as unknown). */
+function knownMethod(doc: ResultFile, mechanism: string): string | undefined {
+  const method = doc.benchmarks[mechanism]?.method;
+  if (method === undefined) return undefined;
+  return knownMethodSeries(doc.suite.name, mechanism).includes(methodSeries(method)) ? method : undefined;
+}
+
+/** `method`: the run's known method, or undefined (then only what holds for every method is checked). */
+function checkRunOk(run: RunOk, method: string | undefined, at: (string | number)[], add: Add): void {
   const s = run.stats;
   checkUnit(run, at, add);
   checkOrder({ ...s }, ["min", "p50", "p90", "p99", "p999", "max"], at, add);
   checkBounds(run, { min: s.min, p50: s.p50, p90: s.p90, p99: s.p99, p999: s.p999, max: s.max, mean: s.mean }, at, add);
-  if (s.n !== run.samples.of) {
-    add("ESTATS", [...at, "stats", "n"], `n ${s.n} differs from the ${run.samples.of} samples taken (samples.of)`);
-  }
   if (run.samples.values.length > run.samples.of) {
     add("ESTATS", [...at, "samples", "values"], `${run.samples.values.length} samples kept of ${run.samples.of} taken`);
+  }
+  // Throughput statistics are of time windows from method 1.1 on (bench/statistics.ts), of batches before.
+  if (run.mode === "throughput" && method === undefined) {
+    checkRate(run, at, add);
+    return;
+  }
+  if (run.mode === "throughput" && methodSeries(method ?? "") !== "1.0") {
+    checkWindows(run, at, add);
+    return;
+  }
+  if (run.statsWindowNs !== undefined) {
+    add("ESCHEMA", [...at, "statsWindowNs"], `a ${run.mode} run of method ${method} has no statistics windows`);
+  }
+  if (s.n !== run.samples.of) {
+    add("ESTATS", [...at, "stats", "n"], `n ${s.n} differs from the ${run.samples.of} samples taken (samples.of)`);
   }
   // Samples are round trips in ns (latency) or batch durations in ns (throughput, whose stats are batch rates).
   const asStat = (v: number) => (run.mode === "latency" ? v : (run.batchMessages * run.size * 1e9) / v);
@@ -413,33 +434,71 @@ function checkRunOk(run: RunOk, at: (string | number)[], add: Add): void {
     if (run.iterations < s.n * batch || run.iterations >= (s.n + 1) * batch) {
       add("ESTATS", [...at, "iterations"], `${run.iterations} messages do not make ${s.n} batches of ${batch}`);
     }
-    const rate = run.rate;
-    if (rate !== undefined) {
-      if (rate.bytesPerSecond >= MAX_BYTES_PER_SECOND) {
+    checkRate(run, at, add);
+  }
+}
+
+/**
+ * A windowed throughput run: `stats.n` equal windows of `statsWindowNs` (at least THROUGHPUT_WINDOW_NS unless
+ * the phase was shorter) cover the measured phase, `samples` are its batches, and since the windows cover it
+ * all, their mean is the phase's rate.
+ */
+function checkWindows(run: RunOk, at: (string | number)[], add: Add): void {
+  const s = run.stats;
+  const w = run.statsWindowNs;
+  if (w === undefined) {
+    add("ESCHEMA", [...at, "statsWindowNs"], `a throughput run of method 1.1 or later states its statistics window`);
+  } else {
+    if (w < THROUGHPUT_WINDOW_NS && differs(w, THROUGHPUT_WINDOW_NS) && s.n > 1) {
+      add("ESTATS", [...at, "statsWindowNs"], `${s.n} windows of ${w} ns: shorter than ${THROUGHPUT_WINDOW_NS} ns`);
+    }
+    if (Math.abs(s.n * w - run.elapsedNs) > 0.01 * run.elapsedNs) {
+      add("ESTATS", [...at, "stats", "n"], `${s.n} windows of ${w} ns do not cover the ${run.elapsedNs} ns measured`);
+    }
+  }
+  const batch = run.batchMessages;
+  if (run.iterations !== run.samples.of * batch) {
+    add(
+      "ESTATS",
+      [...at, "iterations"],
+      `${run.iterations} messages are not the ${run.samples.of} batches of ${batch}`,
+    );
+  }
+  const rate = run.rate?.bytesPerSecond;
+  if (rate !== undefined && Math.abs(s.mean - rate) > 0.01 * rate) {
+    add("ESTATS", [...at, "stats", "mean"], `the windows' mean ${s.mean} B/s is not the phase's rate ${rate} B/s`);
+  }
+  checkRate(run, at, add);
+}
+
+/** The whole phase's rate: physically possible, and what the messages, bytes and time say. */
+function checkRate(run: RunOk, at: (string | number)[], add: Add): void {
+  const rate = run.rate;
+  if (rate !== undefined) {
+    if (rate.bytesPerSecond >= MAX_BYTES_PER_SECOND) {
+      add(
+        "ETHROUGHPUT",
+        [...at, "rate", "bytesPerSecond"],
+        `${rate.bytesPerSecond} B/s is above the physical bound of 1 TB/s`,
+      );
+    }
+    if (run.elapsedNs > 0) {
+      const expected = (run.iterations * run.size * 1e9) / run.elapsedNs;
+      if (Math.abs(rate.bytesPerSecond - expected) > 0.01 * expected) {
         add(
           "ETHROUGHPUT",
           [...at, "rate", "bytesPerSecond"],
-          `${rate.bytesPerSecond} B/s is above the physical bound of 1 TB/s`,
+          `${rate.bytesPerSecond} B/s disagrees with ${run.iterations} messages of ${run.size} B in ${run.elapsedNs} ns (${expected} B/s)`,
         );
       }
-      if (run.elapsedNs > 0) {
-        const expected = (run.iterations * run.size * 1e9) / run.elapsedNs;
-        if (Math.abs(rate.bytesPerSecond - expected) > 0.01 * expected) {
-          add(
-            "ETHROUGHPUT",
-            [...at, "rate", "bytesPerSecond"],
-            `${rate.bytesPerSecond} B/s disagrees with ${run.iterations} messages of ${run.size} B in ${run.elapsedNs} ns (${expected} B/s)`,
-          );
-        }
-      }
-      const fromMessages = rate.messagesPerSecond * run.size;
-      if (Math.abs(fromMessages - rate.bytesPerSecond) > 0.01 * Math.max(fromMessages, rate.bytesPerSecond)) {
-        add(
-          "ETHROUGHPUT",
-          [...at, "rate", "messagesPerSecond"],
-          `${rate.messagesPerSecond} messages/s of ${run.size} B disagree with ${rate.bytesPerSecond} B/s`,
-        );
-      }
+    }
+    const fromMessages = rate.messagesPerSecond * run.size;
+    if (Math.abs(fromMessages - rate.bytesPerSecond) > 0.01 * Math.max(fromMessages, rate.bytesPerSecond)) {
+      add(
+        "ETHROUGHPUT",
+        [...at, "rate", "messagesPerSecond"],
+        `${rate.messagesPerSecond} messages/s of ${run.size} B disagree with ${rate.bytesPerSecond} B/s`,
+      );
     }
   }
 }

@@ -11,7 +11,7 @@ import {
   readEnvironment,
   type Environment,
 } from "../../src/bench/environment.js";
-import { LEGACY_SKIP_REASON, cleanupLegacyArchives, extractLegacyArchive, legacyArchives } from "../kit/legacy.js";
+import { cleanupLegacyArchives, extractLegacyArchive, legacyLogArchives } from "../kit/legacy.js";
 
 after(cleanupLegacyArchives);
 
@@ -42,13 +42,11 @@ function readRoot(dir: string, env: Record<string, string> = {}): Environment {
 
 const UNKNOWN_CPU = { vendor: null, model: null, family: null, modelNumber: null, stepping: null, flags: [] };
 
-const noLegacy = legacyArchives().length === 0 ? LEGACY_SKIP_REASON : false;
-
 async function legacyCpuinfo(id: string): Promise<string> {
   return readFileSync(join(await extractLegacyArchive(id, "logs"), "logs", "cpuinfo"), "utf8");
 }
 
-describe("parseCpuinfo on legacy machines", { skip: noLegacy }, () => {
+describe("parseCpuinfo on legacy machines", () => {
   test("tmpfCBrYh: Xeon E5620, allow-listed flags only", async () => {
     assert.deepEqual(parseCpuinfo(await legacyCpuinfo("tmpfCBrYh")), {
       vendor: "GenuineIntel",
@@ -90,7 +88,7 @@ describe("parseCpuinfo on legacy machines", { skip: noLegacy }, () => {
   });
 
   test("every archive's cpuinfo gives a model and only allow-listed flags", async () => {
-    for (const archive of legacyArchives()) {
+    for (const archive of legacyLogArchives()) {
       const cpu = parseCpuinfo(await legacyCpuinfo(archive));
       assert.notEqual(cpu.model, null, archive);
       assert.ok(

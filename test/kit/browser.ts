@@ -4,7 +4,8 @@
  * uncaught page errors, every request it made and every request that failed, and can save screenshots
  * into test-output/ at the repository root (CI keeps that folder as artifacts).
  *
- * Chromium missing is a failure with a clear message, never a skip: CI installs it (.ci/run).
+ * Chromium missing: under CI (CI=true, set by .ci/run, which installs it) a failure with a clear message; elsewhere
+ * the browser tests skip with {@link BROWSER_SKIP}, one line saying how to enable them.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,6 +15,17 @@ import { repoRoot } from "./cli.js";
 
 export const CHROMIUM_PATH = "/usr/bin/chromium";
 export const TEST_OUTPUT_DIR = join(repoRoot, "test-output");
+
+const INSTALL = "apt-get update && apt-get install -y --no-install-recommends chromium fonts-dejavu-core";
+
+/**
+ * The `skip` option for a browser test's describe(): false when Chromium is there or under CI (where launching
+ * then fails loudly), else the reason, which node:test prints as the one line a reader needs.
+ */
+export const BROWSER_SKIP: string | false =
+  existsSync(CHROMIUM_PATH) || process.env["CI"] === "true"
+    ? false
+    : `${CHROMIUM_PATH} is missing: browser tests skipped; to run them, \`${INSTALL}\` (under CI=true this fails)`;
 
 const ARGS = [
   "--no-sandbox",
@@ -44,8 +56,7 @@ export interface Browser {
 export async function launchBrowser(): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(
-      `${CHROMIUM_PATH} is missing: the browser tests need Debian's Chromium. Install it with ` +
-        "`apt-get update && apt-get install -y --no-install-recommends chromium fonts-dejavu-core` (.ci/run does).",
+      `${CHROMIUM_PATH} is missing: the browser tests need Debian's Chromium. Install it with \`${INSTALL}\` (.ci/run does).`,
     );
   }
   const profile = mkdtempSync(join(tmpdir(), "fable-chromium-"));

@@ -11,7 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { readResult, type ResultFile } from "../../src/bench/result.js";
 import { latencySeries } from "../../src/results/report/data.js";
 import { renderReport } from "../../src/results/report/index.js";
-import { type Browser, launchBrowser, type PageRecord, TEST_OUTPUT_DIR } from "../kit/browser.js";
+import { BROWSER_SKIP, type Browser, launchBrowser, type PageRecord, TEST_OUTPUT_DIR } from "../kit/browser.js";
 import { runFable, scratchDir } from "../kit/cli.js";
 import { craftedResult } from "./report-fixture.js";
 
@@ -31,7 +31,7 @@ function assertBenchDone(r: { code: number | null; stderr: string }): void {
 }
 
 before(async () => {
-  browser = await launchBrowser();
+  if (BROWSER_SKIP === false) browser = await launchBrowser();
 });
 
 after(async () => {
@@ -85,7 +85,7 @@ function assertClean(record: PageRecord, url: string): void {
   assert.deepEqual(record.requests, [url], "no request but the page itself");
 }
 
-describe("report in Chromium", () => {
+describe("report in Chromium", { skip: BROWSER_SKIP }, () => {
   it("fable bench writes a report beside its result and prints its path (--no-report skips it)", async () => {
     const a = await runFable(["bench", ...QUICK, "--out", first], env);
     assertBenchDone(a);

@@ -11,6 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { addResults } from "../../src/results/db.js";
 import { relativePathOf } from "../../src/results/layout.js";
 import { InvalidResultError, type ProblemCode } from "../../src/results/problems.js";
+import { summarize, thin, throughputWindows } from "../../src/bench/statistics.js";
 import { checkResultText } from "../../src/results/validate.js";
 import { runFable, scratchDir } from "../kit/cli.js";
 import { crafted, snapshot, validDoc, writeJson } from "./fixtures.js";
@@ -182,8 +183,8 @@ describe("results validate: crafted files", () => {
 
   it("rejects unknown suites, mechanisms and method versions", () => {
     expectProblems(crafted({ "/suite/version": "99.0.0" }), [["ESUITE", "/suite/version", /newer than this fable/]]);
-    expectProblems(crafted({ "/benchmarks/pipe/method": "1.1.0" }), [
-      ["EMETHOD", "/benchmarks/pipe/method", /method 1\.1\.0 of pipe is not one this fable knows \(1\.0\.x\)/],
+    expectProblems(crafted({ "/benchmarks/pipe/method": "1.2.0" }), [
+      ["EMETHOD", "/benchmarks/pipe/method", /method 1\.2\.0 of pipe is not one this fable knows \(1\.1\.x, 1\.0\.x\)/],
     ]);
     expectProblems(crafted({ "/benchmarks/pipe/method": "1.0.7" }), []); // PATCH keeps figures comparable
     expectProblems(crafted({ "/benchmarks/teleport": { method: "1.0.0", probe: "engine" } }), [
@@ -199,6 +200,53 @@ describe("results validate: crafted files", () => {
     ]);
     // A converted ipc-bench result has no fable runs (and a legacy object).
     expectProblems(crafted({ "/suite/name": "ipc-bench" }), [["ESCHEMA", "/runs", /must NOT have more than 0 items/]]);
+  });
+
+  it("throughput statistics of windows from method 1.1; a file of method 1.0 (batch rates) still validates", () => {
+    // validDoc's throughput run is a method 1.0 run: statistics of batch rates, no window.
+    assert.deepEqual(problemsOf(validDoc()), []);
+    const doc = validDoc();
+    doc.benchmarks["pipe"] = { method: "1.1.0", probe: "engine" };
+    const run = doc.runs[4];
+    assert.ok(run?.status === "ok" && run.mode === "throughput");
+    // 4000 batches of 16 x 4 KiB over 8 ms (a reader that sleeps, then drains nine batches): eight windows.
+    const batches = Array.from({ length: 4000 }, (_, i) => (i % 10 === 0 ? 18_200 : 200));
+    const windows = throughputWindows(batches, run.batchMessages * run.size);
+    run.stats = summarize(windows.rates);
+    run.statsWindowNs = windows.windowNs;
+    run.iterations = batches.length * run.batchMessages;
+    run.elapsedNs = batches.reduce((a, b) => a + b, 0);
+    run.rate = {
+      bytesPerSecond: (run.iterations * run.size * 1e9) / run.elapsedNs,
+      messagesPerSecond: (run.iterations * 1e9) / run.elapsedNs,
+    };
+    run.samples = { values: thin(batches, 1000), of: batches.length };
+    assert.equal(run.stats.n, 8);
+    assert.deepEqual(problemsOf(doc), []);
+    expectProblems(crafted({ "/runs/4/statsWindowNs": undefined }, doc), [
+      ["ESCHEMA", "/runs/4/statsWindowNs", /method 1\.1 or later states its statistics window/],
+    ]);
+    expectProblems(crafted({ "/runs/4/statsWindowNs": windows.windowNs / 2 }, doc), [
+      ["ESTATS", "/runs/4/statsWindowNs", /8 windows of .* ns: shorter than 1000000 ns/],
+      ["ESTATS", "/runs/4/stats/n", /8 windows of .* do not cover the .* ns measured/],
+    ]);
+    // Per-batch statistics under a 1.1 method: their mean is not the phase's rate.
+    const perBatch = summarize(batches.map((ns) => (run.batchMessages * run.size * 1e9) / ns));
+    expectProblems(crafted({ "/runs/4/stats": perBatch }, doc), [
+      ["ESTATS", "/runs/4/stats/mean", /the windows' mean .* is not the phase's rate/],
+      ["ESTATS", "/runs/4/stats/n", /4000 windows of .* do not cover/],
+    ]);
+    expectProblems(crafted({ "/runs/4/iterations": run.iterations + 1 }, doc), [
+      ["ESTATS", "/runs/4/iterations", /64001 messages are not the 4000 batches of 16/],
+    ]);
+    // A window on a method 1.0 run is refused: its statistics are batch rates.
+    expectProblems(crafted({ "/runs/4/statsWindowNs": 1e6 }), [
+      ["ESCHEMA", "/runs/4/statsWindowNs", /of method 1\.0\.0 has no statistics windows/],
+    ]);
+    // The physical bound still holds for windows.
+    expectProblems(crafted({ "/runs/4/stats/max": 2e12 }, doc), [
+      ["ETHROUGHPUT", "/runs/4/stats/max", /above the physical bound of 1 TB\/s/],
+    ]);
   });
 
   it("names what is not JSON or of an unknown format version", () => {

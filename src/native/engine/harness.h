@@ -20,7 +20,9 @@
  * Latency: A times every round trip (send, receive the echo, verify it), one sample each;
  * consecutive readings share their timestamp, so a sample costs one clock read.
  * Throughput: B times batches of `batch` messages (received and verified). The clock starts
- * when measured message 0 has been received; incomplete batches are not counted.
+ * when measured message 0 has been received; incomplete batches are not counted. The batch
+ * durations are the phase's timeline: fable's statistics are rates over fixed time windows taken
+ * from it (src/bench/statistics.ts), never a batch's own rate.
  * Batch rule: max(1, 65536 / size) messages, i.e. 64 KiB of payload per sample (about 10 us to
  * 2 ms on mechanisms from 30 MB/s to 7 GB/s). It depends on the size only, so samples of two
  * runs compare directly, and the clock read per batch stays far below 1 % of a sample.

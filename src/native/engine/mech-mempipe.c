@@ -19,6 +19,10 @@
  * is set. Each flag is the futex word its side sleeps on, and the waker clears it before the
  * wake call, so a wake meant for an earlier wait can never be lost by a later one.
  *
+ * readerWaits (throughput): how many times the reader found the next record not yet published,
+ * i.e. it had caught up with the writer and waited on a line the writer was about to fill; near
+ * 0 when the writer runs ahead and the reader streams through lines written long before.
+ *
  * Latency uses two rings (A->B and B->A); throughput one. The capacity is
  * max(2 MiB, next power of two >= 2 records + a header), so records larger than the default
  * ring still fit (reported as ringBytes).
@@ -72,6 +76,7 @@ struct ring_reader {
   uint32_t published; /* consumed, as the writer sees it (the consumer position) */
   uint8_t *priv;
   uint64_t n;
+  uint64_t waits; /* records found not yet published: the reader had caught up with the writer */
 };
 
 static struct {
@@ -289,6 +294,7 @@ static ALWAYS_INLINE const uint8_t *ring_recv(struct run *r, void *rx, const int
     struct rec_hdr *h = (struct rec_hdr *)(rd->data + off);
     uint32_t len = atomic_load_explicit(&h->len, memory_order_acquire);
     if (unlikely(!len)) {
+      rd->waits++;
       if (rd->pos != rd->published && ring_publish_tail(r, rd, fx)) return NULL;
       if (!(len = ring_wait_record(r, rd, h, fx))) return NULL;
     }
@@ -328,7 +334,9 @@ static ALWAYS_INLINE int ring_release(struct run *r, void *rx, const int fx) {
   static const struct chan_ops id##_ops = {id##_send, id##_recv, id##_release, 0};                                   \
   static int id##_side_run(struct run *r) {                                                                       \
     param_str(r, "read", safe ? "copy to private memory, then verify" : "verify in place");                       \
-    return harness_run(r, &id##_ops, &tx_ring, &rx_ring);                                                         \
+    const int rc = harness_run(r, &id##_ops, &tx_ring, &rx_ring);                                                \
+    if (r->cfg.mode == MODE_THROUGHPUT && r->role == ROLE_B) param_int(r, "readerWaits", (int64_t)rx_ring.waits);   \
+    return rc;                                                                                                    \
   }
 
 MEMPIPE_VARIANT(futex_safe, 1, 1)

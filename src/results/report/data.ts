@@ -4,7 +4,7 @@
  * heatmap axis. Pure functions of the document; nothing here formats or draws.
  *
  * Which number stands for a test: latency, the median round trip (`stats.p50`); throughput, the payload
- * bytes per second over the whole measured phase (`rate.bytesPerSecond`, else the median batch rate).
+ * bytes per second over the whole measured phase (`rate.bytesPerSecond`, else the median of `stats`).
  * Several pairs of one placement class: the median of their figures stands for the class.
  */
 import type { ResultFile, RunFailed, RunOk } from "../../bench/result.js";

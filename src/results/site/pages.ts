@@ -4,6 +4,7 @@
  * class, the series, and the 2012 paper's figures from its own data. Every string from a result file is
  * escaped (html.ts); the report renderer escapes its own.
  */
+import { methodNotesFor } from "../../bench/method-notes.js";
 import type { ProbeMode } from "../../bench/probe.js";
 import type { ResultFile, RunLegacy } from "../../bench/result.js";
 import { PLACEMENT_CLASSES, type PlacementClass } from "../../bench/topology.js";
@@ -229,11 +230,14 @@ export function comparePage(machines: readonly Machine[]): string {
       g.mode === "latency"
         ? `${g.mechanism}: round-trip latency`
         : `${g.mechanism}: throughput of ${formatSize(g.size ?? 0)} messages`;
+    const notes = methodNotesFor(g.mechanism).map(
+      ({ mechanism, note }) => h`<p class="method-note small"><strong>fable-io ${mechanism}</strong>: ${note.text}</p>`,
+    );
     return h`<h3 id="${`${g.mode}-${g.mechanism}-${g.size ?? ""}`}">${title}</h3>
-<table><thead><tr><th>machine</th><th class="num">date</th><th>suite method</th>${g.mode === "latency" ? h`<th class="num">size</th>` : h``}${classes.map((c) => h`<th class="num">${c}</th>`)}</tr></thead><tbody>${body}</tbody></table>`;
+${notes}<table><thead><tr><th>machine</th><th class="num">date</th><th>suite method</th>${g.mode === "latency" ? h`<th class="num">size</th>` : h``}${classes.map((c) => h`<th class="num">${c}</th>`)}</tr></thead><tbody>${body}</tbody></table>`;
   });
   const body = h`<h1>Machines compared, per mechanism and placement class</h1>
-<p class="lead">Each cell is the median over the pairs of CPUs of that placement class of the machine's latest result with the mechanism: latency is the median round trip (“mean” when the original only kept a mean; ≈ when it printed whole microseconds), throughput the payload bytes per second. ! marks a figure of both sides spinning on one CPU. Figures of different suites or methods are side by side here but never in one series.</p>
+<p class="lead">Each cell is the median over the pairs of CPUs of that placement class of the machine's latest result with the mechanism: latency is the median round trip (“mean” when the original only kept a mean; ≈ when it printed whole microseconds), throughput the payload bytes per second. ! marks a figure of both sides spinning on one CPU. Figures of different suites or methods are side by side here but never in one series; under each native mechanism, what one iteration does and how it differs from the original ipc-bench's mechanism of that name, so that you know which legacy figures compare.</p>
 ${sections}`;
   return page("Compare", "", body);
 }
