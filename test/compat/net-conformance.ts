@@ -72,11 +72,6 @@ async function closeServer(server: Server): Promise<void> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
-/** The next accepted socket. */
-function accepted(server: Server): Promise<Socket> {
-  return once(server, "connection").then(([s]) => s as Socket);
-}
-
 function collect(socket: Socket): Promise<Buffer> {
   const chunks: Buffer[] = [];
   socket.on("data", (c: Buffer) => chunks.push(c));
