@@ -68,6 +68,24 @@ const UNREF_POLL_MAX_MS = 50;
 
 type Callback = (error?: Error | null) => void;
 
+/**
+ * Connections of sockets not yet destroyed. When the process exits, the kernel ends a TCP or unix
+ * socket for it in order (the peer reads a FIN); a fable transport's peer would see its end vanish
+ * without a close and report a reset. So at exit each one is closed in order (what can run
+ * synchronously: marking shm rings closed, queueing a socket transport's end frame).
+ */
+const live = new Set<Connection>();
+let exitHookInstalled = false;
+
+function closeAtExit(conn: Connection): void {
+  live.add(conn);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once("exit", () => {
+    for (const c of live) c.close().catch(() => undefined);
+  });
+}
+
 export class Socket extends Duplex {
   /** True while connect() is in progress. */
   connecting = false;
@@ -182,6 +200,7 @@ export class Socket extends Duplex {
   #attach(connected: Connected): void {
     this.#opened = true;
     this.#conn = connected.connection;
+    closeAtExit(this.#conn);
     this.#local = connected.local;
     this.#remote = connected.remote;
     if (!this.#refed) this.#conn.transport.setRef?.(false);
@@ -357,6 +376,7 @@ export class Socket extends Duplex {
   override _destroy(error: Error | null, callback: Callback): void {
     this.#clearTimers();
     const conn = this.#conn;
+    if (conn !== undefined) live.delete(conn);
     if (conn !== undefined && !conn.closed) {
       if (this.#reset || conn.transport.failure !== undefined) conn.destroy();
       else conn.close().catch(() => conn.destroy());

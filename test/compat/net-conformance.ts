@@ -515,9 +515,13 @@ export function netConformance(impl: NetImplementation): void {
     });
 
     it("unref: a connected client socket and a listening server no longer keep a process alive; ref does", async () => {
-      // The child exits without closing: node:net's peer sees a FIN; a fable transport's peer
-      // cannot tell that from a crash (ECONNRESET). Not this case's subject.
-      const server = await listening(impl, {}, (s) => s.resume().on("error", () => {}));
+      // The child exits without closing its socket: the peer sees an orderly end, no reset.
+      const peerErrors: string[] = [];
+      const peerEnds: Promise<unknown>[] = [];
+      const server = await listening(impl, {}, (s) => {
+        s.resume().on("error", (e: NodeJS.ErrnoException) => peerErrors.push(e.code ?? e.message));
+        peerEnds.push(new Promise((resolve) => s.once("close", resolve)));
+      });
       try {
         const options = { ...impl.connectOptions(server), ...impl.childConnectExtra };
         const run = (ref: boolean): Promise<{ code: number | null; timedOut: boolean }> => {
@@ -548,6 +552,8 @@ export function netConformance(impl: NetImplementation): void {
         };
         assert.deepEqual(await run(false), { code: 0, timedOut: false });
         assert.deepEqual(await run(true), { code: 0, timedOut: false });
+        await Promise.all(peerEnds);
+        assert.deepEqual(peerErrors, []);
       } finally {
         await closeServer(server);
       }
