@@ -109,6 +109,8 @@ export class Socket extends Duplex {
   #wantRead = false;
   #pulling = false;
   #waitingRead = false;
+  /** A #pull() is scheduled for the next tick. */
+  #deferred = false;
   #pollTimer: NodeJS.Timeout | undefined;
   #pollMs = UNREF_POLL_FIRST_MS;
   /** The peer's end of output arrived. */
@@ -226,6 +228,7 @@ export class Socket extends Duplex {
     const conn = this.#conn;
     if (conn === undefined || this.#pulling || this.#waitingRead || this.#finReceived || this.destroyed) return;
     this.#pulling = true;
+    let pushed = false;
     try {
       while (this.#wantRead && !this.#finReceived) {
         let buffers;
@@ -237,9 +240,11 @@ export class Socket extends Duplex {
         }
         if (buffers.length === 0) {
           if (conn.ended) this.#endOfInput();
+          else if (pushed) this.#waitAfterDelivery();
           else this.#waitReadable(conn);
           return;
         }
+        pushed = true;
         for (const b of buffers) {
           const n = b.bytes.length;
           if (n === 0 || this.#finReceived) {
@@ -258,6 +263,20 @@ export class Socket extends Duplex {
     } finally {
       this.#pulling = false;
     }
+  }
+
+  /**
+   * A wait may spin first (shm: up to its budget, synchronously), and what was just pushed reaches
+   * the application's 'data' handler only on the next tick: wait after it, so its reply is
+   * already written while we spin (without this an echo paid the whole spin budget each turn).
+   */
+  #waitAfterDelivery(): void {
+    if (this.#deferred) return;
+    this.#deferred = true;
+    process.nextTick(() => {
+      this.#deferred = false;
+      this.#pull();
+    });
   }
 
   #endOfInput(): void {

@@ -202,6 +202,41 @@ export function netConformance(impl: NetImplementation): void {
       assert.equal(c.connecting, false);
     });
 
+    it("writes and end() made while connecting go out in order once connected", async () => {
+      const server = await listening(impl, {}, (s) => s.pipe(s));
+      try {
+        const c = connectTo(impl, server);
+        const back = collect(c);
+        assert.equal(c.connecting, true);
+        assert.equal(c.write("one,"), true);
+        c.write(Buffer.from("two,"));
+        c.end("three");
+        assert.equal((await back).toString(), "one,two,three");
+        assert.equal(await closed(c), false);
+      } finally {
+        await closeServer(server);
+      }
+    });
+
+    it("destroy() while connecting: no 'connect', 'close' once, the server stays usable", async () => {
+      const server = await listening(impl, {}, (s) => s.resume().on("error", () => {}));
+      try {
+        const c = connectTo(impl, server);
+        let connected = false;
+        c.on("connect", () => (connected = true));
+        c.destroy();
+        await closed(c);
+        await turns(10);
+        assert.equal(connected, false);
+        const d = connectTo(impl, server);
+        await once(d, "connect");
+        d.end();
+        await closed(d);
+      } finally {
+        await closeServer(server);
+      }
+    });
+
     it("write after end is ERR_STREAM_WRITE_AFTER_END, to the callback and as 'error'", async () => {
       const server = await listening(impl, {}, (s) => s.resume());
       try {
