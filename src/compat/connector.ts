@@ -62,10 +62,10 @@ export interface TransportOptions {
 }
 
 /**
- * Ring bytes of an shm socket unless the caller says otherwise: each new connection's rings are
- * zeroed by the listener, which cost 15-35 ms for the transport's 1 MiB default here (two rings,
- * page faults on a loaded 2-vCPU guest; /tmp/i11-seq2.mjs-style probe, 2026-12-07), and a byte
- * stream gains nothing from records near 512 KiB.
+ * Ring bytes of an shm socket unless the caller says otherwise: the listener zeroes both rings of
+ * every new connection (page faults on fresh memory), which with the transport's 1 MiB default
+ * made connection setup the slow part of many short connections, and a byte stream gains
+ * nothing from records near 512 KiB.
  */
 export const DEFAULT_SOCKET_RING_BYTES = 256 * 1024;
 

@@ -22,8 +22,8 @@ netConformance({
   refused: () => ({ options: { uri: `shm://${socketPath()}` }, code: "ENOENT" }),
   reset: true,
   childModule,
-  // Each shm connection maps a new region, zeroes its rings and starts waiter threads: about 30 ms
-  // of CPU per connection on this loaded 2-vCPU guest (cpu profile of 40 connections), so fewer here.
+  // Each shm connection maps a new region, zeroes its rings and starts waiter threads: far more
+  // setup than a socket, so fewer at once here (200 ran past the rendezvous's 5 s on a loaded 2-vCPU guest).
   concurrent: 50,
   ipAddresses: false,
 });
