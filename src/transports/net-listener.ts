@@ -20,6 +20,8 @@ export interface TransportListener<Address> {
   accept(): Promise<TransportEnd>;
   /** Stops listening (a unix socket file is removed) and drops connections not yet accepted; accepted ends live on. */
   close(): Promise<void>;
+  /** Whether the listening socket keeps the event loop alive (default yes), like net.Server's ref()/unref(). */
+  setRef(ref: boolean): void;
 }
 
 type SocketKind = "unix" | "tcp";
@@ -80,6 +82,11 @@ class NetListener<Address> implements TransportListener<Address> {
       if (end !== undefined) return end;
       await this.acceptors.wait();
     }
+  }
+
+  setRef(ref: boolean): void {
+    if (ref) this.server.ref();
+    else this.server.unref();
   }
 
   close(): Promise<void> {

@@ -263,6 +263,12 @@ export class RendezvousListener {
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
+  /** Whether the listening socket keeps the event loop alive (default yes). */
+  setRef(ref: boolean): void {
+    if (ref) this.#server.ref();
+    else this.#server.unref();
+  }
+
   /** Stops listening and removes the socket file; connections already accepted stay open. */
   async close(): Promise<void> {
     if (this.#closed) return;

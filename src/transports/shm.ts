@@ -97,6 +97,13 @@ export class ShmEnd extends RingTransportEnd {
     connection.watch((error) => this.peerGone(error === undefined ? "its socket closed" : error.message));
   }
 
+  /** The liveness socket is this end's only handle; a sleeping waiter holds the loop while it waits. */
+  setRef(ref: boolean): void {
+    if (this.#region === undefined) return; // released: the socket was unref'd or destroyed then
+    if (ref) this.connection.socket.ref();
+    else this.connection.socket.unref();
+  }
+
   protected release(aborted: boolean): void {
     // The rings already say closed (or aborted); the socket's end tells a peer that waits on it.
     if (!aborted) {
@@ -176,6 +183,11 @@ export class ShmListener {
         closeSync(fd);
       }
     }
+  }
+
+  /** Whether the listening socket keeps the event loop alive (default yes). */
+  setRef(ref: boolean): void {
+    this.#rendezvous.setRef(ref);
   }
 
   /** Stops listening and removes the socket file; accepted ends stay open. */

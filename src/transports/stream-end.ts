@@ -82,6 +82,14 @@ interface Segment {
   end: number;
 }
 
+export interface SocketAddresses {
+  readonly localAddress: string | undefined;
+  readonly localPort: number | undefined;
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  readonly remoteFamily: string | undefined;
+}
+
 export interface StreamEndInit {
   readonly kind: Extract<TransportKind, "unix" | "tcp" | "pipe">;
   /** Names the end in error messages, e.g. "unix:///run/x.sock". */
@@ -183,6 +191,25 @@ export class StreamEnd implements TransportEnd, FrameSink {
 
   get failure(): TransportError | undefined {
     return this.state.failure;
+  }
+
+  setRef(ref: boolean): void {
+    for (const stream of this.duplex ? [this.input] : [this.input, this.output]) {
+      const handle = stream as { ref?: () => void; unref?: () => void };
+      (ref ? handle.ref : handle.unref)?.call(stream);
+    }
+  }
+
+  /** The socket's addresses (a unix socket has no address or port: those are undefined), as net.Socket names them. */
+  socketAddresses(): SocketAddresses {
+    const s = this.input as Partial<SocketAddresses>;
+    return {
+      localAddress: s.localAddress,
+      localPort: s.localPort,
+      remoteAddress: s.remoteAddress,
+      remotePort: s.remotePort,
+      remoteFamily: s.remoteFamily,
+    };
   }
 
   // ---- writing -------------------------------------------------------------------------------

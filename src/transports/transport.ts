@@ -111,6 +111,12 @@ export interface TransportEnd {
    * For a caller that stopped waiting, so that nothing keeps polling or stays armed for it.
    */
   cancelWait?(direction: "read" | "write"): void;
+  /**
+   * Optional: whether this end's own handles (sockets) keep the event loop alive; default yes,
+   * like a net.Socket's ref()/unref(). A wait in progress may still hold the loop on its own (a
+   * sleeping shm waiter thread): a caller that must let the process exit cancels its waits.
+   */
+  setRef?(ref: boolean): void;
 
   /** The peer closed and every record before its close has been returned by next(). */
   readonly ended: boolean;

@@ -1,0 +1,152 @@
+#!/usr/bin/env node
+/* global URL, Buffer, performance */
+// npm run bench:compat: the same net echo and the same node:http server, over node:net (unix
+// socket, TCP loopback) and over fable-io/net (shm), the server in a second process each time.
+//   echo: 64 B messages, one outstanding: round trip p50/p99 (ns) per round;
+//   http: sequential GET requests on one keep-alive connection: requests/s per round.
+// Rounds are interleaved across the paths; each figure is the median of rounds with its spread.
+// Options: --rounds N (default 5), --echo-ms, --http-ms (default 1000 each per round).
+import { spawn } from "node:child_process";
+import http from "node:http";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { printMachine } from "./lib/machine.js";
+
+const fable = await import(new URL("../dist/src/compat/net.js", import.meta.url).href);
+const arg = (name, d) => {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? d : Number(process.argv[i + 1]);
+};
+const rounds = arg("--rounds", 5);
+const echoMs = arg("--echo-ms", 1000);
+const httpMs = arg("--http-ms", 1000);
+
+const paths = [
+  { name: "node:net unix", lib: "node:net", listen: () => join(tmpdir(), `fable-bc-${process.pid}-u.sock`) },
+  { name: "node:net tcp", lib: "node:net", listen: () => 0 },
+  { name: "fable-io/net shm", lib: "fable", listen: () => `shm://${join(tmpdir(), `fable-bc-${process.pid}-s.sock`)}` },
+];
+
+/** Starts a server process (echo or http) on `address`; resolves with what to connect to and a stop(). */
+function startServer(kind, lib, address) {
+  const modUrl = lib === "fable" ? new URL("../dist/src/compat/net.js", import.meta.url).href : "node:net";
+  const script = `
+    const net = await import(${JSON.stringify(modUrl)});
+    const http = await import("node:http");
+    const address = ${JSON.stringify(address)};
+    let server;
+    if (${JSON.stringify(kind)} === "echo") {
+      server = net.createServer((s) => s.on("data", (d) => s.write(d)));
+    } else {
+      const app = http.createServer((req, res) => res.end("ok"));
+      server = net.createServer((s) => app.emit("connection", s));
+    }
+    server.listen(...(typeof address === "number" ? [address, "127.0.0.1"] : [address]), () => {
+      const a = server.address();
+      process.stdout.write(JSON.stringify(typeof a === "string" ? a : a.port) + "\\n");
+    });
+    process.stdin.on("end", () => process.exit(0));
+    process.stdin.resume();`;
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["pipe", "pipe", "inherit"] });
+  return new Promise((resolve) => {
+    child.stdout.once("data", (d) => {
+      const where = JSON.parse(d.toString());
+      resolve({ where, stop: () => child.stdin.end() });
+    });
+  });
+}
+
+function connectTo(lib, where) {
+  if (lib === "fable") return fable.connect(typeof where === "number" ? { port: where } : `shm://${where}`);
+  return typeof where === "number" ? net.connect(where, "127.0.0.1") : net.connect(where);
+}
+
+async function echoRound(lib, where) {
+  const socket = connectTo(lib, where);
+  await new Promise((r) => socket.once("connect", r));
+  const msg = Buffer.alloc(64, 7);
+  const samples = [];
+  let got = 0;
+  let t0 = 0n;
+  const end = performance.now() + echoMs;
+  await new Promise((resolve) => {
+    socket.on("data", (d) => {
+      got += d.length;
+      if (got < 64) return;
+      got -= 64;
+      samples.push(Number(process.hrtime.bigint() - t0));
+      if (performance.now() > end) return resolve();
+      t0 = process.hrtime.bigint();
+      socket.write(msg);
+    });
+    t0 = process.hrtime.bigint();
+    socket.write(msg);
+  });
+  socket.destroy();
+  samples.sort((a, b) => a - b);
+  const warm = samples.slice(Math.floor(samples.length / 10));
+  warm.sort((a, b) => a - b);
+  return { p50: warm[Math.floor(warm.length / 2)], p99: warm[Math.floor(warm.length * 0.99)], n: warm.length };
+}
+
+async function httpRound(lib, where) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  agent.createConnection = () => connectTo(lib, where);
+  const get = () =>
+    new Promise((resolve, reject) => {
+      http
+        .get({ agent, host: "localhost", path: "/" }, (res) => {
+          res.resume();
+          res.on("end", resolve);
+        })
+        .on("error", reject);
+    });
+  await get();
+  let n = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < httpMs) {
+    await get();
+    n++;
+  }
+  const rate = n / ((performance.now() - t0) / 1000);
+  agent.destroy();
+  return rate;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const spread = (xs) => `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)}`;
+
+await printMachine();
+console.log(`bench:compat: ${rounds} interleaved rounds; echo ${echoMs} ms and http ${httpMs} ms per path per round`);
+const echo = new Map(paths.map((p) => [p.name, []]));
+const rps = new Map(paths.map((p) => [p.name, []]));
+const servers = new Map();
+for (const p of paths) {
+  servers.set(p.name, {
+    echo: await startServer("echo", p.lib, p.listen()),
+    http: await startServer("http", p.lib, typeof p.listen() === "number" ? 0 : p.listen() + ".http"),
+  });
+}
+for (let r = 0; r < rounds; r++) {
+  for (const p of paths) echo.get(p.name).push(await echoRound(p.lib, servers.get(p.name).echo.where));
+  for (const p of paths) rps.get(p.name).push(await httpRound(p.lib, servers.get(p.name).http.where));
+}
+for (const s of servers.values()) {
+  s.echo.stop();
+  s.http.stop();
+}
+console.log("\n64 B net echo, round trip (ns): median of rounds' p50 [spread], median p99");
+for (const p of paths) {
+  const rs = echo.get(p.name);
+  const p50 = rs.map((x) => x.p50);
+  console.log(`  ${p.name.padEnd(18)} p50 ${median(p50)} [${spread(p50)}]  p99 ${median(rs.map((x) => x.p99))}`);
+}
+const base = median(echo.get("node:net unix").map((x) => x.p50));
+const fab = median(echo.get("fable-io/net shm").map((x) => x.p50));
+console.log(`  node:net unix / fable-io/net shm p50: ${(base / fab).toFixed(2)}x`);
+console.log("\nnode:http, one keep-alive connection, sequential GETs: requests/s, median of rounds [spread]");
+for (const p of paths) {
+  const rs = rps.get(p.name);
+  console.log(`  ${p.name.padEnd(18)} ${median(rs).toFixed(0)} [${spread(rs)}]`);
+}
