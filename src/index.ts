@@ -36,7 +36,9 @@ export { type FableUri, formatUri, parseUri, UriError } from "./naming/uri.js";
 export {
   AddressInUseError,
   connect,
+  connectionFlow,
   type ConnectOptions,
+  type FlowInfo,
   listen,
   Listener,
   type ListenOptions,

@@ -72,7 +72,9 @@ export function renderExplain(uri: string, r: ResolveReply): string {
     v.rank === undefined ? "excluded" : String(v.rank),
     v.candidate.wait === null ? v.candidate.transport : `${v.candidate.transport}:${v.candidate.wait}`,
     v.prediction?.roundTripNs === null || v.prediction === null ? "-" : `${Math.round(v.prediction.roundTripNs)} ns`,
-    v.prediction?.bytesPerSecond === null || v.prediction === null ? "-" : `${(v.prediction.bytesPerSecond / 1e6).toFixed(1)} MB/s`,
+    v.prediction?.bytesPerSecond === null || v.prediction === null
+      ? "-"
+      : `${(v.prediction.bytesPerSecond / 1e6).toFixed(1)} MB/s`,
     v.prediction?.source ?? "-",
     v.reason,
   ]);

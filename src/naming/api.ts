@@ -93,6 +93,24 @@ export interface ConnectOptions {
   readonly connection?: ConnectionOptions;
 }
 
+/** How a connection made through a name was set up. */
+export interface FlowInfo {
+  /** The flow id the daemon lists it under. */
+  readonly id: string;
+  readonly name: string;
+  readonly transport: SelectableTransport;
+  readonly wait: Candidate["wait"];
+  /** Candidates that failed to set up first, and why. */
+  readonly fallbacks: readonly FlowAttempt[];
+}
+
+const flowInfo = new WeakMap<Connection, FlowInfo>();
+
+/** The flow of a connection made by connect("xio://..."); undefined for explicit URIs. */
+export function connectionFlow(conn: Connection): FlowInfo | undefined {
+  return flowInfo.get(conn);
+}
+
 interface Source {
   accept(): Promise<TransportEnd>;
   close(): Promise<void>;
@@ -100,6 +118,7 @@ interface Source {
 
 /** Accepted connections of one URI; iterate with `for await`, or accept() one by one. */
 export class Listener implements AsyncIterable<Connection> {
+  /** What connect() takes to reach this listener (tcp: with the port chosen for port 0). */
   readonly uri: string;
   readonly #sources: Source[];
   readonly #queue = new Deque<Connection>();
@@ -183,8 +202,11 @@ export async function listen(uri: string, options: ListenOptions = {}): Promise<
       }
       case "unix":
         return new Listener(text, [await listenUnix(u.path, streamOptions(options.trust))], options, async () => {});
-      case "tcp":
-        return new Listener(text, [await listenTcp(u, streamOptions(options.trust))], options, async () => {});
+      case "tcp": {
+        const l = await listenTcp(u, streamOptions(options.trust));
+        // The URI says where it listens: a port 0 request shows the port the kernel chose.
+        return new Listener(formatUri({ ...u, port: l.address.port }), [l], options, async () => {});
+      }
       case "pipe":
         throw new UsageError(
           'pipe:// has nothing to listen on: the child calls connect("pipe://"), the parent connect("pipe://", { child })',
@@ -306,6 +328,7 @@ async function connectName(name: string, options: ConnectOptions): Promise<Conne
     const conn = new Connection(end, options.connection);
     const since = Date.now();
     const id = randomUUID();
+    flowInfo.set(conn, { id, name, transport: candidate.transport, wait: candidate.wait, fallbacks: attempts });
     client.trackFlow(
       () => ({
         id,

@@ -367,31 +367,34 @@ const replySchema = {
   ],
 } as const;
 
-let validators: { request: ValidateFunction; reply: ValidateFunction } | undefined;
+let validators: { requests: Map<string, ValidateFunction>; reply: ValidateFunction } | undefined;
 
-function compiled(): { request: ValidateFunction; reply: ValidateFunction } {
+function compiled(): { requests: Map<string, ValidateFunction>; reply: ValidateFunction } {
   if (validators === undefined) {
     const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
-    validators = { request: ajv.compile(requestSchema), reply: ajv.compile(replySchema) };
+    // One validator per request type, chosen by `type`: its errors then speak of that request only.
+    const requests = new Map<string, ValidateFunction>();
+    for (const schema of requestSchema.oneOf) {
+      requests.set((schema as { properties: { type: { const: string } } }).properties.type.const, ajv.compile(schema));
+    }
+    validators = { requests, reply: ajv.compile(replySchema) };
   }
   return validators;
 }
 
 /** The request if `value` is one, else a one-line reason (ajv's, with the request's type). */
 export function checkRequest(value: unknown): { ok: true; request: Request } | { ok: false; reason: string } {
-  const validate = compiled().request;
-  if (validate(value)) return { ok: true, request: value as Request };
   const type = typeof value === "object" && value !== null ? (value as { type?: unknown }).type : undefined;
-  const known =
-    typeof type === "string" &&
-    requestSchema.oneOf.some((s) => (s as { properties: { type: { const: string } } }).properties.type.const === type);
-  if (!known) return { ok: false, reason: `unknown request type ${JSON.stringify(type)}` };
-  // oneOf reports every branch; the branch of the request's own type says what is wrong.
-  const own = (validate.errors ?? []).find(
-    (e) => e.schemaPath.startsWith("#/oneOf/") && e.keyword !== "const" && e.keyword !== "oneOf",
-  );
-  const where = own?.instancePath === "" || own === undefined ? "" : ` at ${own.instancePath}`;
-  return { ok: false, reason: `bad ${type} request${where}: ${own?.message ?? "does not match its schema"}` };
+  const validate = typeof type === "string" ? compiled().requests.get(type) : undefined;
+  if (validate === undefined) return { ok: false, reason: `unknown request type ${JSON.stringify(type)}` };
+  if (validate(value)) return { ok: true, request: value as Request };
+  const e = validate.errors?.[0];
+  const where = e === undefined || e.instancePath === "" ? "" : ` at ${e.instancePath}`;
+  const extra = e?.keyword === "additionalProperties" ? ` (${String(e.params.additionalProperty)})` : "";
+  return {
+    ok: false,
+    reason: `bad ${String(type)} request${where}: ${e?.message ?? "does not match its schema"}${extra}`,
+  };
 }
 
 export function checkReply(value: unknown): value is Reply {

@@ -41,7 +41,7 @@ export const MAX_NAME_LENGTH = 255;
 /** One segment of a name: what is safe in a path, a metric label and a shell word alike. */
 export const NAME_SEGMENT = /^[A-Za-z0-9._-]+$/;
 /** A whole name as a JSON-schema pattern (protocol.ts checks names with it too). */
-export const NAME_PATTERN = "^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$";
+export const NAME_PATTERN = "^(?!(.*/)?[.]{1,2}(/|$))[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$";
 
 const SCHEMES: readonly Scheme[] = ["xio", "shm", "unix", "tcp", "pipe"];
 

@@ -3,7 +3,7 @@
  * real `fable daemon run` process started on them, stopped and waited for in cleanup.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DaemonClient } from "../../src/naming/daemon-client.js";
@@ -24,21 +24,14 @@ export function isolatedPaths(prefix = "daemon", owner?: { uid: number; gid: num
   const paths = { runtimeDir: join(root, "run"), stateDir: join(root, "state") };
   for (const dir of [paths.runtimeDir, paths.stateDir]) {
     mkdirSync(dir, { mode: 0o700 });
-    if (owner !== undefined) {
-      // chown the way the test's other user would own its own directories.
-      spawnSyncChown(owner, dir);
-    }
+    // Another user's daemon needs directories of its own.
+    if (owner !== undefined) chownSync(dir, owner.uid, owner.gid);
   }
   return {
     paths,
     env: { FABLE_RUNTIME_DIR: paths.runtimeDir, FABLE_STATE_DIR: paths.stateDir, FABLE_NO_AUTOSTART: "1" },
     cleanup: () => rmSync(root, { recursive: true, force: true }),
   };
-}
-
-import { chownSync } from "node:fs";
-function spawnSyncChown(owner: { uid: number; gid: number }, dir: string): void {
-  chownSync(dir, owner.uid, owner.gid);
 }
 
 export interface DaemonProcess {
@@ -91,4 +84,76 @@ export async function startDaemon(
     await exited;
   };
   return { child, pid: child.pid ?? -1, output: () => out, kill: () => end("SIGKILL"), stop: () => end("SIGTERM") };
+}
+
+export interface ChildEvent {
+  readonly event: string;
+  readonly [key: string]: unknown;
+}
+
+export interface NamingChild {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** The next event of this kind (rejects on "failed" or exit). */
+  next(event: string): Promise<ChildEvent>;
+  send(message: object): void;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Runs test/kit/naming-child.ts with `spec` in a process of its own. */
+export function namingChild(spec: object, env: NodeJS.ProcessEnv, as?: { uid: number; gid: number }): NamingChild {
+  const script = join(repoRoot, "dist", "test", "kit", "naming-child.js");
+  const child = spawn(process.execPath, [script, JSON.stringify(spec)], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+    ...(as !== undefined ? { uid: as.uid, gid: as.gid } : {}),
+  });
+  const events: ChildEvent[] = [];
+  const waiting: (() => void)[] = [];
+  let exited = false;
+  child.on("message", (m: ChildEvent) => {
+    events.push(m);
+    for (const w of waiting.splice(0)) w();
+  });
+  const exit = new Promise<void>((resolve) =>
+    child.once("exit", () => {
+      exited = true;
+      for (const w of waiting.splice(0)) w();
+      resolve();
+    }),
+  );
+  return {
+    child,
+    pid: child.pid ?? -1,
+    async next(event) {
+      for (;;) {
+        const i = events.findIndex((e) => e.event === event || e.event === "failed");
+        if (i >= 0) {
+          const [e] = events.splice(i, 1);
+          if (e?.event === "failed")
+            throw new Error(`child ${child.pid} failed: ${String(e.code)}: ${String(e.message)}`);
+          return e as ChildEvent;
+        }
+        if (exited)
+          throw new Error(`child ${child.pid} exited (${child.exitCode ?? child.signalCode}) before "${event}"`);
+        await new Promise<void>((r) => waiting.push(r));
+      }
+    },
+    send: (m) => void child.send(m),
+    async kill(signal = "SIGKILL") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exit;
+    },
+  };
+}
+
+/** Polls `check` until it returns a value (not undefined), or fails after `ms`. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what} after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }
