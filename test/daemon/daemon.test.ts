@@ -152,7 +152,8 @@ function random(seed: number): () => number {
   };
 }
 
-function fuzzFrame(rnd: () => number, id: number): Buffer {
+/** One fuzz frame; `breaks` when it puts the stream out of step (the daemon hangs up, or waits for bytes). */
+function fuzzFrame(rnd: () => number, id: number): { frame: Buffer; breaks: "truncated" | "frame" | false } {
   const kinds = ["register", "resolve", "flow", "names", "status", "unregister", "flow-close", "bogus"];
   const type = kinds[Math.floor(rnd() * kinds.length)];
   const body: Record<string, unknown> = { id: rnd() < 0.1 ? -id : id, type };
@@ -162,15 +163,18 @@ function fuzzFrame(rnd: () => number, id: number): Buffer {
   if (rnd() < 0.5) body.endpoints = { unix: `/tmp/fuzz-${id}.sock` };
   if (rnd() < 0.3)
     body.requirements = { latency: rnd() < 0.5 ? "critical" : "x", spin: true, trust: "trusted", sizes: [] };
+  if (rnd() < 0.2) body.flowId = `f${Math.floor(rnd() * 20)}`; // closes of flows that were never opened: out of order
   const frame = encodeFrame(body);
   const r = rnd();
-  if (r < 0.05) return frame.subarray(0, Math.floor(rnd() * frame.length)); // truncated: the stream goes out of step
-  if (r < 0.07)
+  if (r < 0.03) return { frame: frame.subarray(0, Math.floor(rnd() * frame.length)), breaks: "truncated" };
+  if (r < 0.05)
     frame.writeUInt32LE(0x7fffffff, 0); // oversized
-  else if (r < 0.09)
+  else if (r < 0.07)
     frame.writeUInt8(2, 4); // another version
-  else if (r < 0.12) frame[5 + Math.floor(rnd() * (frame.length - 5))] = Math.floor(rnd() * 256); // a flipped byte
-  return frame;
+  else if (r < 0.1)
+    frame[5 + Math.floor(rnd() * (frame.length - 5))] = Math.floor(rnd() * 256); // a flipped byte
+  else return { frame, breaks: false };
+  return { frame, breaks: "frame" };
 }
 
 test("daemon: seeded fuzz from several clients at once; it never crashes, stays bounded, and serves a good client", async () => {
@@ -187,16 +191,35 @@ test("daemon: seeded fuzz from several clients at once; it never crashes, stays 
   const before = rss();
   let sent = 0;
   let goodRounds = 0;
+  let hangUps = 0;
+  let replies = 0;
   await Promise.all([
     ...Array.from({ length: clients }, async (_, c) => {
       const rnd = random(0x5eed + c);
       let raw = await rawClient(path);
       for (let i = 0; i < total / clients; i++) {
-        if (raw.closed()) raw = await rawClient(path);
-        raw.socket.write(fuzzFrame(rnd, i));
+        if (raw.closed()) {
+          replies += raw.replies.length;
+          raw = await rawClient(path);
+          hangUps++;
+        }
+        const { frame, breaks } = fuzzFrame(rnd, i);
+        raw.socket.write(frame);
         sent++;
-        if (i % 200 === 0) await new Promise((r) => setImmediate(r));
+        if (breaks === "truncated") raw.socket.end(); // the rest never comes
+        // Every frame must reach an open connection: after one that may break the stream, and
+        // every 50 frames, a status round trip (or the hang-up) shows where the stream stands.
+        if (breaks !== false || i % 50 === 0) {
+          const before = raw.replies.length;
+          if (breaks !== "truncated") raw.socket.write(encodeFrame({ id: 4_000_000_000, type: "status" }));
+          await eventually("a reply or a hang-up", async () =>
+            raw.closed() || raw.replies.slice(before).some((m) => (m as { id: unknown }).id === 4_000_000_000)
+              ? true
+              : undefined,
+          );
+        }
       }
+      replies += raw.replies.length;
       raw.socket.destroy();
     }),
     (async () => {
@@ -209,6 +232,8 @@ test("daemon: seeded fuzz from several clients at once; it never crashes, stays 
     })(),
   ]);
   assert.ok(goodRounds > 0);
+  assert.ok(hangUps > total / 20, `only ${hangUps} hang-ups for ${total} frames`);
+  assert.ok(replies > 0);
   assert.equal(d.child.exitCode, null, `the daemon exited: ${d.output()}`);
   const status = await good.request({ type: "status" });
   assert.equal(status.pid, d.pid);
