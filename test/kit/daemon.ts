@@ -101,11 +101,18 @@ export interface NamingChild {
 }
 
 /** Runs test/kit/naming-child.ts with `spec` in a process of its own. */
-export function namingChild(spec: object, env: NodeJS.ProcessEnv, as?: { uid: number; gid: number }): NamingChild {
+export function namingChild(
+  spec: object,
+  env: NodeJS.ProcessEnv,
+  as?: { uid: number; gid: number },
+  options: { pipe?: boolean } = {},
+): NamingChild {
   const script = join(repoRoot, "dist", "test", "kit", "naming-child.js");
   const child = spawn(process.execPath, [script, JSON.stringify(spec)], {
     env: { ...process.env, ...env },
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
+    // With `pipe`, fd 3 is a pipe for pipe:// and the IPC channel moves to fd 4.
+    stdio:
+      options.pipe === true ? ["ignore", "inherit", "inherit", "pipe", "ipc"] : ["ignore", "inherit", "inherit", "ipc"],
     ...(as !== undefined ? { uid: as.uid, gid: as.gid } : {}),
   });
   const events: ChildEvent[] = [];
