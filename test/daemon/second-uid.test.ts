@@ -5,7 +5,7 @@
  * A name that allows root is reachable. Skipped, with the reason, where the test cannot be root.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -14,7 +14,7 @@ import { connect, connectionFlow } from "../../src/naming/api.js";
 import { DaemonClient } from "../../src/naming/daemon-client.js";
 import { DaemonError } from "../../src/naming/protocol.js";
 import { connectShm } from "../../src/transports/shm.js";
-import { isolatedPaths, namingChild, startDaemon } from "../kit/daemon.js";
+import { FABLE_BIN, isolatedPaths, namingChild, startDaemon } from "../kit/daemon.js";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -26,13 +26,28 @@ const root = process.getuid?.() === 0;
 test(
   "second uid: names, allow lists and shm memory are guarded by the kernel's uid",
   { skip: root ? false : "needs root to create a second user (useradd)" },
-  async () => {
+  async (t) => {
     const user = `fable${randomBytes(4).toString("hex")}`;
-    execFileSync("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user]);
+    try {
+      execFileSync("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user]);
+    } catch (err) {
+      t.skip(`cannot create a second user with useradd: ${(err as Error).message}`);
+      return;
+    }
     cleanups.push(() => void execFileSync("userdel", [user]));
     const uid = Number(execFileSync("id", ["-u", user], { encoding: "utf8" }).trim());
     const gid = Number(execFileSync("id", ["-g", user], { encoding: "utf8" }).trim());
     const as = { uid, gid };
+    // The other user runs this checkout's code, so it must be able to read it (not under a 0700 home).
+    const reads = spawnSync(
+      process.execPath,
+      ["-e", `require("node:fs").accessSync(${JSON.stringify(FABLE_BIN)}, 4)`],
+      as,
+    );
+    if (reads.status !== 0) {
+      t.skip(`uid ${uid} cannot read ${FABLE_BIN} (a directory above it is private), so it cannot run the daemon`);
+      return;
+    }
     const iso = isolatedPaths("uid", as);
     cleanups.push(iso.cleanup);
     const d = await startDaemon(iso, { as });
