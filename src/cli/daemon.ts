@@ -99,10 +99,8 @@ export function registerDaemon(program: Command, setExit: (code: number) => void
     .command("status")
     .description("whether a daemon runs, and what it holds")
     .option("--json", "print JSON")
-    .action(async (flags: { json?: boolean }) => {
-      const paths = daemonPaths();
-      const client = new DaemonClient({ paths, autostart: false });
-      try {
+    .action((flags: { json?: boolean }) =>
+      withDaemon(setExit, async (client) => {
         const s = await client.request({ type: "status" });
         if (flags.json === true) {
           process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
@@ -117,32 +115,20 @@ export function registerDaemon(program: Command, setExit: (code: number) => void
             `metrics:   ${s.metrics ?? "off (fable daemon run --metrics 127.0.0.1:9464)"}`,
           ].join("\n") + "\n",
         );
-      } catch (err) {
-        process.stdout.write(`no fable daemon runs at ${controlSocket(paths)} (${(err as Error).message})\n`);
-        setExit(1);
-      } finally {
-        client.close();
-      }
-    });
+      }),
+    );
 
   daemon
     .command("stop")
     .description("stop the running daemon (established connections keep working)")
-    .action(async () => {
-      const paths = daemonPaths();
-      const client = new DaemonClient({ paths, autostart: false });
-      try {
+    .action(() =>
+      withDaemon(setExit, async (client) => {
         const { pid } = await client.request({ type: "status" });
         await client.request({ type: "stop" });
         for (let i = 0; processAlive(pid) && i < 100; i++) await new Promise((r) => setTimeout(r, 50));
         process.stdout.write(`fable daemon ${pid} stopped\n`);
-      } catch (err) {
-        process.stdout.write(`no fable daemon runs at ${controlSocket(paths)} (${(err as Error).message})\n`);
-        setExit(1);
-      } finally {
-        client.close();
-      }
-    });
+      }),
+    );
 
   daemon
     .command("unit")
@@ -164,6 +150,20 @@ export function registerDaemon(program: Command, setExit: (code: number) => void
         ].join("\n"),
       );
     });
+}
+
+/** Runs `fn` with a client of the running daemon; none running: says so, exit code 1. */
+async function withDaemon(setExit: (code: number) => void, fn: (client: DaemonClient) => Promise<void>): Promise<void> {
+  const paths = daemonPaths();
+  const client = new DaemonClient({ paths, autostart: false });
+  try {
+    await fn(client);
+  } catch (err) {
+    process.stdout.write(`no fable daemon runs at ${controlSocket(paths)} (${(err as Error).message})\n`);
+    setExit(1);
+  } finally {
+    client.close();
+  }
 }
 
 export function parseHostPort(text: string): { host: string; port: number } {

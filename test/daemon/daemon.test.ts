@@ -12,6 +12,7 @@ import { controlSocket, logFile } from "../../src/naming/paths.js";
 import { encodeFrame, FrameDecoder, PROTOCOL_VERSION } from "../../src/naming/protocol.js";
 import { runFable } from "../kit/cli.js";
 import { eventually, isolatedPaths, namingChild, startDaemon } from "../kit/daemon.js";
+import { random } from "../kit/random.js";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -139,18 +140,6 @@ test("daemon: hostile clients get a typed reply or are hung up on, and a good cl
   );
   stuck.socket.destroy();
 });
-
-/** A small seeded generator (mulberry32): the same frames on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One fuzz frame; `breaks` when it puts the stream out of step (the daemon hangs up, or waits for bytes). */
 function fuzzFrame(rnd: () => number, id: number): { frame: Buffer; breaks: "truncated" | "frame" | false } {
