@@ -1,10 +1,11 @@
 /** listen()/connect() with explicit URIs: no daemon, typed errors, and pipe:// between a parent and its child. */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { AddressInUseError, connect, listen } from "../../src/naming/api.js";
+import { DaemonClient } from "../../src/naming/daemon-client.js";
 import { UriError } from "../../src/naming/uri.js";
 import { namingChild } from "../kit/daemon.js";
 
@@ -76,5 +77,21 @@ test("api: pipe:// is fd 3 of a child on one side and the child's stdio[3] on th
     conn.destroy();
   } finally {
     await child.kill();
+  }
+});
+
+test("api: FABLE_NO_AUTOSTART=1 and no daemon: xio:// is ENODAEMON, and listen leaves nothing behind", async () => {
+  const saved = process.env.FABLE_NO_AUTOSTART;
+  process.env.FABLE_NO_AUTOSTART = "1";
+  try {
+    const runtimeDir = join(dir, "none");
+    const client = new DaemonClient({ paths: { runtimeDir, stateDir: join(dir, "none-state") } });
+    await assert.rejects(connect("xio://x", { client }), { code: "ENODAEMON", message: /autostart is off/ });
+    await assert.rejects(listen("xio://x", { client }), { code: "ENODAEMON" });
+    assert.deepEqual(readdirSync(runtimeDir), []);
+    client.close();
+  } finally {
+    if (saved === undefined) delete process.env.FABLE_NO_AUTOSTART;
+    else process.env.FABLE_NO_AUTOSTART = saved;
   }
 });
