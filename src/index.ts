@@ -32,3 +32,19 @@ export type { TransportListener } from "./transports/net-listener.js";
 export type { StreamEndOptions } from "./transports/stream-end.js";
 export { connectShm, ShmListener, type ShmOptions } from "./transports/shm.js";
 export { createSab, openSab, type SabOptions, type SabPeerInit } from "./transports/sab.js";
+export { type FableUri, formatUri, parseUri, UriError } from "./naming/uri.js";
+export {
+  AddressInUseError,
+  connect,
+  connectionFlow,
+  type ConnectOptions,
+  type FlowInfo,
+  listen,
+  Listener,
+  type ListenOptions,
+  NoTransportError,
+} from "./naming/api.js";
+export { DaemonClient, type DaemonClientOptions } from "./naming/daemon-client.js";
+export { DaemonError } from "./naming/protocol.js";
+export { type DaemonPaths, daemonPaths, UnsafeDirectoryError } from "./naming/paths.js";
+export type { ConnectionStats } from "./channel/connection.js";

@@ -49,6 +49,16 @@ const DEFAULT_WRITE_BYTES = 64 * 1024;
 
 let nextConnectionId = 1;
 
+/** What a connection has moved so far (whole messages, payload bytes), for flow reports. */
+export interface ConnectionStats {
+  readonly sentMessages: number;
+  readonly sentBytes: number;
+  readonly receivedMessages: number;
+  readonly receivedBytes: number;
+  /** Reservations that met back-pressure. */
+  readonly writeWaits: number;
+}
+
 interface Outgoing {
   readonly bytes: Uint8Array;
   offset: number;
@@ -96,6 +106,12 @@ export class Connection {
    */
   #ahead: ReadBuffer | undefined;
 
+  // Counters for stats: plain increments where a message is published or delivered.
+  #sentMessages = 0;
+  #sentBytes = 0;
+  #receivedMessages = 0;
+  #receivedBytes = 0;
+
   #closing: Promise<void> | undefined;
   #closed = false;
   /** The transport was closed by us: it frees nothing more (held buffers die with it). */
@@ -113,6 +129,17 @@ export class Connection {
 
   get epoch(): number {
     return this.#epoch;
+  }
+
+  /** Messages and bytes each way so far, and back-pressure met (cheap: read fields). */
+  get stats(): ConnectionStats {
+    return {
+      sentMessages: this.#sentMessages,
+      sentBytes: this.#sentBytes,
+      receivedMessages: this.#receivedMessages,
+      receivedBytes: this.#receivedBytes,
+      writeWaits: this.#blockedCount,
+    };
   }
 
   /** Read buffers handed out and not yet released. */
@@ -212,6 +239,8 @@ export class Connection {
     for (let first = reserved.at(0); first !== undefined && first.mark >= 0; first = reserved.at(0)) {
       reserved.shift();
       this.#transport.publish(first.mark, WHOLE, first.seq >>> 0);
+      this.#sentMessages++;
+      this.#sentBytes += first.mark;
     }
   }
 
@@ -299,6 +328,8 @@ export class Connection {
       bytes = buffer.retire("committed");
       if (t.publishExternal(bytes, WHOLE, this.#nextSeq >>> 0, () => upstream.#unhold(buffer))) {
         this.#nextSeq++;
+        this.#sentMessages++;
+        this.#sentBytes += bytes.length;
         return;
       }
       // No room: copied below, from a buffer the application can no longer touch.
@@ -359,6 +390,8 @@ export class Connection {
         t.publish(n, flags, this.#nextSeq++ >>> 0);
         out.offset += n;
         if (out.offset === total) {
+          this.#sentMessages++;
+          this.#sentBytes += total;
           this.#sendQueue.shift();
           if (out.upstream !== undefined) out.upstream.connection.#releaseForwarded(out.upstream.buffer);
           out.done();
@@ -455,6 +488,8 @@ export class Connection {
       return undefined;
     }
     if ((flags & WHOLE) === WHOLE && this.#assembly === undefined) {
+      this.#receivedMessages++;
+      this.#receivedBytes += record.bytes.length;
       const buffer = new IoBuffer("read", this, record.bytes, this.#epoch, seq);
       buffer.mark = number;
       this.#slots.push(buffer);
@@ -485,6 +520,8 @@ export class Connection {
       at += p.length;
     }
     this.#assembly = undefined;
+    this.#receivedMessages++;
+    this.#receivedBytes += whole.length;
     const buffer = new IoBuffer("read", this, whole, this.#epoch, this.#assemblySeq);
     this.#assembled.add(buffer);
     this.#held++;

@@ -6,6 +6,10 @@ import { Command, CommanderError } from "commander";
 import { suiteInfo } from "../bench/machine.js";
 import { FableError, UsageError } from "../errors.js";
 import { registerBench } from "./bench.js";
+import { registerDaemon } from "./daemon.js";
+import { registerExplain } from "./explain.js";
+import { registerFlows } from "./flows.js";
+import { registerNames } from "./names.js";
 import { registerReport } from "./report.js";
 import { registerResults } from "./results.js";
 
@@ -22,6 +26,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerBench(program, (code) => (exitCode = code));
   registerReport(program);
   registerResults(program, (code) => (exitCode = code));
+  registerDaemon(program, (code) => (exitCode = code));
+  registerNames(program);
+  registerFlows(program);
+  registerExplain(program);
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (err) {

@@ -6,6 +6,7 @@
  */
 import type { ResultFile, Run } from "../../src/bench/result.js";
 import { placementClass, type Cache, type Topology } from "../../src/bench/topology.js";
+import { random } from "../kit/random.js";
 
 export const HOSTILE = `<script>alert("x")</script>"><img src=x onerror=alert(1)>'&`;
 
@@ -83,18 +84,6 @@ const MECHANISMS = {
   "mempipe-spin-safe": { probe: "engine", latencyNs: 250, bytesPerSecond: 6e9, spins: true },
   "node-net-unix": { probe: "node", latencyNs: 30_000, bytesPerSecond: 4e8, spins: false },
 } as const;
-
-/** A small deterministic pseudo-random generator (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function okRun(
   mechanism: string,

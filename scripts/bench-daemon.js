@@ -1,0 +1,182 @@
+#!/usr/bin/env node
+// The fable daemon under load: 10,000 registered names, then connect + first message + close by
+// name, paced at up to --rate per second for --seconds, each beside a raw `net` unix-socket connect
+// + first message + close to an echo server (interleaved, one of each per step). Prints the setup
+// time's p50/p99 for both, the rate reached, errors, and the daemon's RSS at start, middle and end.
+// A private daemon in temporary directories (never the user's). `npm run bench:daemon`; options:
+//   --seconds N   how long to connect (default 60)
+//   --rate N      connect+close by name per second, at most (default 1000)
+//   --names N     names registered first (default 10000)
+/* global URL, setTimeout */
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { printMachine } from "./lib/machine.js";
+
+const dist = (p) => new URL(`../dist/${p}`, import.meta.url);
+const { connect } = await import(dist("src/naming/api.js").href);
+const { DaemonClient } = await import(dist("src/naming/daemon-client.js").href);
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "60" },
+    rate: { type: "string", default: "1000" },
+    names: { type: "string", default: "10000" },
+  },
+});
+const seconds = Number(values.seconds);
+const rate = Number(values.rate);
+const nameCount = Number(values.names);
+if (!(seconds > 0) || !(rate > 0) || !(nameCount >= 0))
+  throw new Error("usage: bench-daemon.js [--seconds N] [--rate N] [--names N]");
+
+await printMachine();
+const root = mkdtempSync(join(tmpdir(), "fable-bench-daemon-"));
+const paths = { runtimeDir: join(root, "run"), stateDir: join(root, "state") };
+for (const d of Object.values(paths)) mkdirSync(d, { mode: 0o700 });
+const env = {
+  ...process.env,
+  FABLE_RUNTIME_DIR: paths.runtimeDir,
+  FABLE_STATE_DIR: paths.stateDir,
+  FABLE_NO_AUTOSTART: "1",
+};
+const children = [];
+const child = (args, withIpc) => {
+  const c = spawn(process.execPath, args, {
+    env,
+    stdio: ["ignore", "inherit", "inherit", ...(withIpc ? ["ipc"] : [])],
+  });
+  children.push(c);
+  return c;
+};
+
+try {
+  const daemon = child([new URL("../bin/fable.js", import.meta.url).pathname, "daemon", "run"], false);
+  const client = new DaemonClient({ paths, autostart: false });
+  for (let i = 0; ; i++) {
+    try {
+      await client.request({ type: "status" });
+      break;
+    } catch (err) {
+      if (i > 400) throw err;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${daemon.pid}/status`, "utf8"))?.[1]) * 1024;
+
+  // The names: registered by another process (its connection holds them), like 10,000 listeners would.
+  const holder = new DaemonClient({ paths, autostart: false });
+  for (let i = 0; i < nameCount; i += 500) {
+    const batch = [];
+    for (let j = i; j < Math.min(nameCount, i + 500); j++) {
+      batch.push(
+        holder.request({
+          type: "register",
+          name: `bench/n/${j}`,
+          allow: [],
+          endpoints: { unix: `/tmp/none-${j}.sock` },
+        }),
+      );
+    }
+    await Promise.all(batch);
+  }
+
+  // The listener by name and a raw echo server, each in a process of its own.
+  const listener = child(
+    [dist("test/kit/naming-child.js").pathname, JSON.stringify({ mode: "listen", uri: "xio://bench/target" })],
+    true,
+  );
+  await new Promise((resolve, reject) => {
+    listener.once("message", (m) => (m.event === "ready" ? resolve() : reject(new Error(JSON.stringify(m)))));
+  });
+  const rawPath = join(root, "raw.sock");
+  const raw = child(
+    [
+      "-e",
+      `require("node:net").createServer((s) => s.on("data", (d) => s.write(d)).on("error", () => {})).listen(${JSON.stringify(rawPath)}, () => process.send("ready"))`,
+    ],
+    true,
+  );
+  await new Promise((resolve) => raw.once("message", resolve));
+
+  const byName = [];
+  const rawTimes = [];
+  let errors = 0;
+  let firstError;
+  const payload = new Uint8Array([1]);
+  const oneByName = async () => {
+    const t0 = process.hrtime.bigint();
+    const conn = await connect("xio://bench/target", { client });
+    await conn.send(payload);
+    const it = conn[Symbol.asyncIterator]();
+    await it.next();
+    byName.push(Number(process.hrtime.bigint() - t0));
+    await conn.close();
+  };
+  const oneRaw = () =>
+    new Promise((resolve, reject) => {
+      const t0 = process.hrtime.bigint();
+      const s = net.connect(rawPath, () => s.write(payload));
+      s.once("data", () => {
+        rawTimes.push(Number(process.hrtime.bigint() - t0));
+        s.destroy();
+        resolve();
+      });
+      s.once("error", reject);
+    });
+
+  const rssStart = rss();
+  let rssMiddle = rssStart;
+  const start = Date.now();
+  const end = start + seconds * 1000;
+  let done = 0;
+  let middleTaken = false;
+  while (Date.now() < end) {
+    try {
+      await oneByName();
+      await oneRaw();
+    } catch (err) {
+      errors++;
+      firstError ??= err;
+    }
+    done++;
+    if (!middleTaken && Date.now() >= start + (seconds * 1000) / 2) {
+      rssMiddle = rss();
+      middleTaken = true;
+    }
+    // Pace to at most `rate` per second.
+    const ahead = start + (done * 1000) / rate - Date.now();
+    if (ahead > 0) await new Promise((r) => setTimeout(r, ahead));
+  }
+  const elapsed = (Date.now() - start) / 1000;
+  // Let the last flow reports and closes land before the last look.
+  await new Promise((r) => setTimeout(r, 1000));
+  const rssEnd = rss();
+  const status = await client.request({ type: "status" });
+
+  const pct = (xs, p) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+  };
+  const us = (ns) => `${(ns / 1000).toFixed(0)} µs`;
+  const mib = (b) => `${(b / 1048576).toFixed(1)} MiB`;
+  console.log(`names registered: ${nameCount} (daemon holds ${status.names}); flows open at the end: ${status.flows}`);
+  console.log(
+    `connect+first message+close by name: ${byName.length} in ${elapsed.toFixed(1)} s = ${(byName.length / elapsed).toFixed(0)}/s (paced at most ${rate}/s); errors: ${errors}${firstError ? ` (first: ${firstError.message})` : ""}`,
+  );
+  console.log(`setup, by name (xio://, the daemon's choice):  p50 ${us(pct(byName, 50))}  p99 ${us(pct(byName, 99))}`);
+  console.log(
+    `setup, raw net unix connect + first message:   p50 ${us(pct(rawTimes, 50))}  p99 ${us(pct(rawTimes, 99))}`,
+  );
+  console.log(`ratio of p50s: ${(pct(byName, 50) / pct(rawTimes, 50)).toFixed(2)} (goal: at most 2)`);
+  console.log(`daemon RSS: start ${mib(rssStart)}, middle ${mib(rssMiddle)}, end ${mib(rssEnd)}`);
+  holder.close();
+  await client.request({ type: "stop" });
+  client.close();
+} finally {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  rmSync(root, { recursive: true, force: true });
+}

@@ -1,0 +1,315 @@
+/**
+ * The daemon's state and request handlers: names, who owns them, the choice of transport for a
+ * connect, and the flow table. No sockets here: `handle(caller, request)` takes the caller's
+ * kernel-given credentials and a request already checked against its schema, and returns the
+ * reply, so it is tested as a plain function (test/daemon/name-service.test.ts).
+ *
+ * Rules
+ * - A name belongs to the uid that registered it, through one control connection (a "session").
+ *   Registering a name that is held by a live process is EADDRINUSE, whoever asks: never a steal.
+ * - A name goes when its session ends (the client's socket closed: orderly or crash) or when its
+ *   process is found dead (sweep(), and before every resolve).
+ * - Only its owner's uid, and uids it allows, may resolve it (EACCES otherwise; ENOENT if none).
+ * - Flows are reported by their connecting end; a uid sees its own flows and those to its names.
+ * - Limits per session and in total keep a hostile client from making the daemon grow unbounded.
+ */
+import type { PeerCredentials } from "../native/native.js";
+import type {
+  DaemonStatus,
+  Endpoints,
+  FlowEntry,
+  FlowReport,
+  NameEntry,
+  Reply,
+  ReplyBodies,
+  Request,
+  SelectableTransport,
+} from "../naming/protocol.js";
+import type { EndPlacement, Selector } from "./selector.js";
+
+export interface Caller extends PeerCredentials {
+  /** The control connection the request came on. */
+  readonly session: number;
+}
+
+export interface NameServiceOptions {
+  readonly selector: Selector;
+  readonly placement: (pid: number) => EndPlacement;
+  readonly alive: (pid: number) => boolean;
+  /** Asked to stop the daemon (a `stop` request from the daemon's own uid). */
+  readonly onStop?: () => void;
+  readonly status?: () => Omit<DaemonStatus, "names" | "flows" | "selector">;
+  readonly now?: () => number;
+  readonly uid?: number;
+}
+
+export const LIMITS = {
+  namesPerSession: 20_000,
+  flowsPerSession: 20_000,
+  names: 200_000,
+  flows: 200_000,
+} as const;
+
+interface NameRecord extends NameEntry {
+  readonly session: number;
+  readonly endpoints: Endpoints;
+}
+
+interface FlowRecord extends FlowEntry {
+  readonly session: number;
+}
+
+class RequestError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class NameService {
+  readonly #o: NameServiceOptions;
+  readonly #names = new Map<string, NameRecord>();
+  readonly #flows = new Map<string, FlowRecord>();
+  readonly #sessionNames = new Map<number, Set<string>>();
+  readonly #sessionFlows = new Map<number, Set<string>>();
+  readonly #now: () => number;
+  readonly #uid: number;
+
+  constructor(options: NameServiceOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+    this.#uid = options.uid ?? process.getuid?.() ?? 0;
+  }
+
+  get nameCount(): number {
+    return this.#names.size;
+  }
+
+  get flowCount(): number {
+    return this.#flows.size;
+  }
+
+  /** Every flow, for the metrics endpoint. */
+  allFlows(): readonly FlowEntry[] {
+    return [...this.#flows.values()].map(publicFlow);
+  }
+
+  handle(caller: Caller, request: Request): Reply {
+    try {
+      return { id: request.id, ok: true, ...this.#dispatch(caller, request) };
+    } catch (err) {
+      if (err instanceof RequestError)
+        return { id: request.id, ok: false, error: { code: err.code, message: err.message } };
+      const e = err as { code?: unknown; message?: unknown };
+      return {
+        id: request.id,
+        ok: false,
+        error: { code: typeof e.code === "string" ? e.code : "EINTERNAL", message: String(e.message ?? err) },
+      };
+    }
+  }
+
+  #dispatch(caller: Caller, r: Request): ReplyBodies[Request["type"]] {
+    switch (r.type) {
+      case "register":
+        return this.#register(caller, r.name, r.allow, r.endpoints);
+      case "unregister": {
+        const held = this.#names.get(r.name);
+        if (held === undefined || held.session !== caller.session) {
+          throw new RequestError("ENOENT", `xio://${r.name} is not registered by this connection`);
+        }
+        this.#dropName(held);
+        return {};
+      }
+      case "resolve":
+        return this.#resolve(caller, r.name, r.requirements, r.pid);
+      case "flow":
+        return this.#flow(caller, r.flow);
+      case "flow-close": {
+        const key = `${caller.uid}:${r.flowId}`;
+        const flow = this.#flows.get(key);
+        if (flow !== undefined && flow.session === caller.session) this.#dropFlow(key, flow);
+        return {};
+      }
+      case "names":
+        return { names: [...this.#names.values()].filter((n) => visible(n, caller.uid)).map(publicName) };
+      case "flows":
+        return {
+          flows: [...this.#flows.values()]
+            .filter((f) => f.uid === caller.uid || this.#names.get(f.name)?.uid === caller.uid)
+            .map(publicFlow),
+        };
+      case "status":
+        return {
+          ...(this.#o.status?.() ?? {
+            pid: process.pid,
+            uid: this.#uid,
+            version: 1,
+            startedAt: 0,
+            socket: "",
+            clients: 0,
+            metrics: null,
+          }),
+          selector: this.#o.selector.describe(),
+          names: this.#names.size,
+          flows: this.#flows.size,
+        };
+      case "stop":
+        if (caller.uid !== this.#uid)
+          throw new RequestError("EACCES", `uid ${caller.uid} may not stop uid ${this.#uid}'s daemon`);
+        queueMicrotask(() => this.#o.onStop?.());
+        return {};
+    }
+  }
+
+  #register(caller: Caller, name: string, allow: readonly number[], endpoints: Endpoints): ReplyBodies["register"] {
+    const offered = offeredBy(endpoints);
+    if (offered.length === 0)
+      throw new RequestError("EBADREQUEST", `xio://${name}: a registration needs at least one endpoint`);
+    const held = this.#names.get(name);
+    if (held !== undefined) {
+      if (this.#o.alive(held.pid)) {
+        throw new RequestError(
+          "EADDRINUSE",
+          `xio://${name} is taken (uid ${held.uid}, pid ${held.pid}${held.uid === caller.uid ? "" : ": another user's"}); pick another name`,
+        );
+      }
+      this.#dropName(held);
+    }
+    const mine = this.#sessionNames.get(caller.session) ?? new Set<string>();
+    if (mine.size >= LIMITS.namesPerSession || this.#names.size >= LIMITS.names) {
+      throw new RequestError("ELIMIT", `too many names (${mine.size} on this connection, ${this.#names.size} in all)`);
+    }
+    mine.add(name);
+    this.#sessionNames.set(caller.session, mine);
+    this.#names.set(name, {
+      name,
+      uid: caller.uid,
+      pid: caller.pid,
+      allow: [...allow],
+      offered,
+      since: this.#now(),
+      session: caller.session,
+      endpoints,
+    });
+    return {};
+  }
+
+  #resolve(
+    caller: Caller,
+    name: string,
+    requirements: Extract<Request, { type: "resolve" }>["requirements"],
+    pid?: number,
+  ): ReplyBodies["resolve"] {
+    const held = this.#names.get(name);
+    if (held !== undefined && !this.#o.alive(held.pid)) this.#dropName(held);
+    const entry = this.#names.get(name);
+    if (entry === undefined) throw new RequestError("ENOENT", `no process listens at xio://${name}`);
+    if (!visible(entry, caller.uid)) {
+      throw new RequestError(
+        "EACCES",
+        `xio://${name} belongs to uid ${entry.uid} and does not allow uid ${caller.uid}`,
+      );
+    }
+    const listener = this.#o.placement(entry.pid);
+    const connector = this.#o.placement(pid ?? caller.pid);
+    const selection = this.#o.selector.select({
+      listener,
+      connector,
+      requirements: { ...requirements, sizes: [...requirements.sizes] },
+      offered: entry.offered,
+    });
+    return {
+      listener: { pid: entry.pid, uid: entry.uid, cpus: listener.allowedCpus, endpoints: entry.endpoints },
+      connector: { pid: connector.pid, cpus: connector.allowedCpus },
+      selection,
+    };
+  }
+
+  #flow(caller: Caller, report: FlowReport): ReplyBodies["flow"] {
+    const key = `${caller.uid}:${report.id}`;
+    const before = this.#flows.get(key);
+    const mine = this.#sessionFlows.get(caller.session) ?? new Set<string>();
+    if (before === undefined && (mine.size >= LIMITS.flowsPerSession || this.#flows.size >= LIMITS.flows)) {
+      throw new RequestError("ELIMIT", `too many flows (${mine.size} on this connection, ${this.#flows.size} in all)`);
+    }
+    if (before !== undefined && before.session !== caller.session) this.#sessionFlows.get(before.session)?.delete(key);
+    const now = this.#now();
+    const rates = { sentMessages: 0, sentBytes: 0, receivedMessages: 0, receivedBytes: 0 };
+    if (before !== undefined && now > before.reportedAt) {
+      const s = (now - before.reportedAt) / 1000;
+      for (const k of Object.keys(rates) as (keyof typeof rates)[]) {
+        rates[k] = Math.max(0, (report.counters[k] - before.counters[k]) / s);
+      }
+    }
+    mine.add(key);
+    this.#sessionFlows.set(caller.session, mine);
+    this.#flows.set(key, {
+      ...report,
+      connectorPid: caller.pid,
+      uid: caller.uid,
+      rates,
+      reportedAt: now,
+      session: caller.session,
+    });
+    return {};
+  }
+
+  /** The control connection `session` ended: its names and flows go with it. */
+  endSession(session: number): void {
+    for (const name of this.#sessionNames.get(session) ?? []) {
+      const n = this.#names.get(name);
+      if (n !== undefined && n.session === session) this.#names.delete(name);
+    }
+    this.#sessionNames.delete(session);
+    for (const key of this.#sessionFlows.get(session) ?? []) {
+      if (this.#flows.get(key)?.session === session) this.#flows.delete(key);
+    }
+    this.#sessionFlows.delete(session);
+  }
+
+  /** Drops names and flows of processes that are gone (a crash the socket did not show yet). */
+  sweep(): void {
+    const dead = new Map<number, boolean>();
+    const isDead = (pid: number): boolean => {
+      let d = dead.get(pid);
+      if (d === undefined) dead.set(pid, (d = !this.#o.alive(pid)));
+      return d;
+    };
+    for (const n of [...this.#names.values()]) if (isDead(n.pid)) this.#dropName(n);
+    for (const [key, f] of [...this.#flows]) if (isDead(f.connectorPid)) this.#dropFlow(key, f);
+  }
+
+  #dropName(n: NameRecord): void {
+    this.#names.delete(n.name);
+    this.#sessionNames.get(n.session)?.delete(n.name);
+  }
+
+  #dropFlow(key: string, f: FlowRecord): void {
+    this.#flows.delete(key);
+    this.#sessionFlows.get(f.session)?.delete(key);
+  }
+}
+
+function visible(n: NameEntry, uid: number): boolean {
+  return n.uid === uid || n.allow.includes(uid);
+}
+
+function offeredBy(e: Endpoints): SelectableTransport[] {
+  const out: SelectableTransport[] = [];
+  if (e.shm !== undefined) out.push("shm");
+  if (e.unix !== undefined) out.push("unix");
+  if (e.tcp !== undefined) out.push("tcp");
+  return out;
+}
+
+function publicName(n: NameRecord): NameEntry {
+  return { name: n.name, uid: n.uid, pid: n.pid, allow: n.allow, offered: n.offered, since: n.since };
+}
+
+function publicFlow(f: FlowRecord): FlowEntry {
+  const { session: _session, ...rest } = f;
+  return rest;
+}

@@ -1,0 +1,161 @@
+/** The daemon's handlers as plain functions: (caller credentials, request) -> reply, no sockets. */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { DefaultOrderSelector } from "../../src/daemon/default-order.js";
+import { type Caller, NameService } from "../../src/daemon/name-service.js";
+import type { EndPlacement } from "../../src/daemon/selector.js";
+import type { FlowReport, Reply, Request, RequestBody } from "../../src/naming/protocol.js";
+
+function world(): { service: NameService; dead: Set<number>; cpus: Map<number, number[]>; stopped: () => boolean } {
+  const dead = new Set<number>();
+  const cpus = new Map<number, number[]>();
+  let stopped = false;
+  const service = new NameService({
+    selector: new DefaultOrderSelector(),
+    placement: (pid): EndPlacement => ({ pid, allowedCpus: cpus.get(pid) ?? [0, 1], currentCpu: null }),
+    alive: (pid) => !dead.has(pid),
+    onStop: () => (stopped = true),
+    uid: 1000,
+    now: () => 1_000_000,
+  });
+  return { service, dead, cpus, stopped: () => stopped };
+}
+
+const alice: Caller = { pid: 100, uid: 1000, gid: 1000, session: 1 };
+const alice2: Caller = { pid: 101, uid: 1000, gid: 1000, session: 2 };
+const bob: Caller = { pid: 200, uid: 2000, gid: 2000, session: 3 };
+let nextId = 1;
+
+function call(s: NameService, who: Caller, body: RequestBody): Reply {
+  return s.handle(who, { ...body, id: nextId++ } as Request);
+}
+
+function errorCode(r: Reply): string | undefined {
+  return r.ok ? undefined : r.error.code;
+}
+
+const endpoints = { unix: "/run/x/unix.sock", shm: { spin: "/run/x/s", adaptive: "/run/x/a", block: "/run/x/b" } };
+const critical = { latency: "critical", spin: true, trust: "trusted", sizes: [] } as const;
+
+test("name service: a live holder keeps its name; anyone else's register is EADDRINUSE", () => {
+  const { service } = world();
+  assert.equal(call(service, alice, { type: "register", name: "app/cache", allow: [], endpoints }).ok, true);
+  assert.equal(
+    errorCode(call(service, alice2, { type: "register", name: "app/cache", allow: [], endpoints })),
+    "EADDRINUSE",
+  );
+  assert.equal(
+    errorCode(call(service, bob, { type: "register", name: "app/cache", allow: [], endpoints })),
+    "EADDRINUSE",
+  );
+  assert.equal(errorCode(call(service, bob, { type: "unregister", name: "app/cache" })), "ENOENT");
+  const names = call(service, alice, { type: "names" });
+  assert.ok(names.ok);
+  assert.deepEqual(
+    (names.names as { name: string; pid: number }[]).map((n) => [n.name, n.pid]),
+    [["app/cache", 100]],
+  );
+});
+
+test("name service: a name goes with its session, or when its pid is dead", () => {
+  const { service, dead } = world();
+  call(service, alice, { type: "register", name: "a", allow: [], endpoints });
+  service.endSession(alice.session);
+  assert.equal(call(service, alice2, { type: "register", name: "a", allow: [], endpoints }).ok, true);
+  dead.add(alice2.pid);
+  // A dead holder's name is free for the next register, and resolve no longer finds it.
+  assert.equal(errorCode(call(service, alice, { type: "resolve", name: "a", requirements: critical })), "ENOENT");
+  call(service, alice, { type: "register", name: "b", allow: [], endpoints });
+  dead.add(alice.pid);
+  service.sweep();
+  assert.equal(service.nameCount, 0);
+});
+
+test("name service: only the owner's uid and allowed uids may resolve or see a name", () => {
+  const { service } = world();
+  call(service, alice, { type: "register", name: "private", allow: [], endpoints });
+  call(service, alice, { type: "register", name: "shared", allow: [2000], endpoints });
+  assert.equal(errorCode(call(service, bob, { type: "resolve", name: "private", requirements: critical })), "EACCES");
+  const r = call(service, bob, { type: "resolve", name: "shared", requirements: critical });
+  assert.ok(r.ok);
+  assert.equal((r.listener as { uid: number }).uid, 1000);
+  const seen = call(service, bob, { type: "names" });
+  assert.ok(seen.ok);
+  assert.deepEqual(
+    (seen.names as { name: string }[]).map((n) => n.name),
+    ["shared"],
+  );
+  assert.equal(errorCode(call(service, bob, { type: "stop" })), "EACCES");
+});
+
+test("name service: resolve hands the Selector both ends' placement and what the listener offers", () => {
+  const { service, cpus } = world();
+  call(service, alice, {
+    type: "register",
+    name: "n",
+    allow: [],
+    endpoints: { unix: "/run/x/u", tcp: { host: "127.0.0.1", port: 9 } },
+  });
+  const r = call(service, alice2, { type: "resolve", name: "n", requirements: critical });
+  assert.ok(r.ok);
+  const sel = r.selection as { ranked: { transport: string }[]; verdicts: { excluded?: string }[] };
+  assert.deepEqual(
+    sel.ranked.map((c) => c.transport),
+    ["unix", "tcp"],
+  );
+  assert.ok(sel.verdicts.some((v) => v.excluded === "the listener does not offer shm"));
+  // Both ends pinned to one CPU: no spinning candidate, whatever the connector allows.
+  call(service, alice2, { type: "register", name: "m", allow: [], endpoints });
+  cpus.set(alice2.pid, [1]);
+  cpus.set(alice.pid, [1]);
+  const pinned = call(service, alice, { type: "resolve", name: "m", requirements: critical });
+  assert.ok(pinned.ok);
+  assert.deepEqual(
+    (pinned.selection as { ranked: { wait: string | null }[] }).ranked.map((c) => c.wait),
+    ["block", null],
+  );
+});
+
+test("name service: flows are kept per uid, computed into rates, and dropped with their session", () => {
+  let now = 1_000;
+  const service = new NameService({
+    selector: new DefaultOrderSelector(),
+    placement: (pid) => ({ pid, allowedCpus: [0], currentCpu: null }),
+    alive: () => true,
+    now: () => now,
+  });
+  const flow = (sent: number): FlowReport => ({
+    id: "f-1",
+    name: "n",
+    listenerPid: 1,
+    listenerCpus: [0],
+    connectorCpus: [0],
+    transport: "unix",
+    wait: null,
+    epoch: 0,
+    fallbacks: [],
+    since: 0,
+    counters: { sentMessages: sent, sentBytes: sent * 10, receivedMessages: 0, receivedBytes: 0, writeWaits: 0 },
+  });
+  call(service, alice, { type: "flow", flow: flow(0) });
+  now += 500;
+  call(service, alice, { type: "flow", flow: flow(100) });
+  const mine = call(service, alice, { type: "flows" });
+  assert.ok(mine.ok);
+  const [f] = mine.flows as { rates: { sentMessages: number; sentBytes: number }; connectorPid: number }[];
+  assert.equal(f?.rates.sentMessages, 200);
+  assert.equal(f?.rates.sentBytes, 2000);
+  assert.equal(f?.connectorPid, alice.pid);
+  const theirs = call(service, bob, { type: "flows" });
+  assert.ok(theirs.ok);
+  assert.deepEqual(theirs.flows, []);
+  service.endSession(alice.session);
+  assert.equal(service.flowCount, 0);
+});
+
+test("name service: stop from the daemon's own uid asks the daemon to stop", async () => {
+  const w = world();
+  assert.equal(call(w.service, alice, { type: "stop" }).ok, true);
+  await Promise.resolve();
+  assert.equal(w.stopped(), true);
+});
