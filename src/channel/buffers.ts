@@ -66,6 +66,16 @@ export class IoBuffer {
     return bytes;
   }
 
+  /**
+   * @internal: the connection moves a held read buffer's bytes to private memory (its path is
+   * being retired); the buffer stays open and now owns `bytes`.
+   */
+  rebind(bytes: Uint8Array): void {
+    if (this.#bytes === undefined) throw new BufferStateError(`${this.kind} buffer seq ${this.seq} is not open`);
+    this.#bytes = bytes;
+    this.mark = -1;
+  }
+
   /** @internal: the connection ends the buffer's life; returns its bytes one last time. */
   retire(state: "committed" | "released"): Uint8Array {
     const bytes = this.bytes;
