@@ -364,13 +364,15 @@ export class Connection {
   #transportWritable(hint?: WaitHint): Promise<void> {
     const count = this.#blockedCount;
     const kept = this.#kept;
-    const waiting = kept !== undefined && kept.full ? kept.room() : this.#wt.writable(hint);
+    const t = this.#wt;
+    const waiting = kept !== undefined && kept.full ? kept.room() : t.writable(hint);
     return waiting.then(
       () => {
         if (this.#blockedCount === count) this.#writeBlocked = false;
       },
       (err: unknown) => {
-        if (this.#pathError(err)) return;
+        // A path this connection left meanwhile (switched, or dropped for a resume): try again.
+        if (t !== this.#wt || this.#pathError(err)) return;
         this.#noteWriteRefused(err);
         throw err;
       },
