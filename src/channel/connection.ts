@@ -573,6 +573,13 @@ export class Connection {
         else out.push(message);
       }
     } catch (err) {
+      if (this.#ctl === undefined) throw err;
+      // Messages not yet handed out go back: a resume reads them again (see #pathFailed).
+      if (out !== undefined) {
+        for (const m of out) this.#parked.push(m);
+        this.#held -= out.length;
+        out = undefined;
+      }
       if (!this.#pathError(err)) throw err;
     }
     return out ?? [];
@@ -686,6 +693,7 @@ export class Connection {
         `read buffer seq ${buffer.seq} belongs to connection ${buffer.connection.id}, not ${this.id}`,
       );
     }
+    if (buffer.state === "lost") return; // its path failed: nothing left to give back
     if (buffer.state !== "open") throw new BufferStateError(`read buffer seq ${buffer.seq} was already released`);
     buffer.retire("released");
     this.#unhold(buffer);
@@ -993,7 +1001,7 @@ export class Connection {
    * every path is dropped and the connection resumes on a fresh one (reconfigure.ts).
    */
   #pathFailed(err: Error): void {
-    if (this.#ctl === undefined || this.#closed) throw err;
+    if (this.#ctl === undefined || this.#closed || this.#transportClosed) throw err;
     if (this.#resuming && this.#rt instanceof PendingEnd) return; // already waiting for a fresh path
     this.#resuming = true;
     this.#switching = undefined;
@@ -1006,13 +1014,16 @@ export class Connection {
     this.#nextRead = undefined;
     const gone = new TransportError("EPEER", `connection ${this.id}: path dropped for a resume: ${err.message}`);
     // Held read buffers viewed memory of those paths (an shm region is unmapped with its end):
-    // their messages were delivered; the buffers become unusable.
+    // their messages were delivered; the buffers are lost (release() accepts them).
+    const parkedNow = new Set<ReadBuffer>();
+    for (let i = 0; i < this.#parked.length; i++) parkedNow.add(this.#parked.at(i) as ReadBuffer);
     this.#slots.drain((b) => {
       if (b !== null && b.state === "open") {
-        b.retire("released");
-        this.#held--;
+        b.retire("lost");
+        if (!parkedNow.has(b)) this.#held--;
       }
     });
+    for (const b of parkedNow) this.#assembled.delete(b);
     this.#firstSlot = this.#records;
     this.#retiring = [];
     // Messages taken ahead of the application are read again from the peer's copies.
@@ -1108,7 +1119,7 @@ export class Connection {
 
   /** Every few ms on a reconfigurable connection: notice failures, read control records, acknowledge. */
   #onTick(): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#transportClosed) return;
     const failure = this.#wt.failure ?? this.#rt.failure ?? this.#nextRead?.end.failure;
     if (failure !== undefined) {
       this.#pathFailed(failure);

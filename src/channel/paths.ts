@@ -23,6 +23,7 @@ import { WAIT_STRATEGIES } from "../ring/wait.js";
 import { ShmListener, connectShm } from "../transports/shm.js";
 import { connectTcp, listenTcp } from "../transports/tcp.js";
 import { connectUnix, listenUnix } from "../transports/unix.js";
+import { connectTls, listenTls, type TlsCredentials } from "../transports/tls.js";
 import type { TransportListener } from "../transports/net-listener.js";
 import {
   RECORD_CONTROL,
@@ -37,7 +38,7 @@ import {
 } from "../transports/transport.js";
 
 /** Transport kinds a connection can switch to. */
-export const PATH_KINDS = ["shm", "unix", "tcp"] as const;
+export const PATH_KINDS = ["shm", "unix", "tcp", "tls"] as const;
 export type PathKind = (typeof PATH_KINDS)[number];
 
 /** What a new path is: its transport and, for shm, how both ends wait. */
@@ -48,7 +49,8 @@ export interface PathSpec {
 
 export type PathAddress =
   | { readonly kind: "shm" | "unix"; readonly path: string }
-  | { readonly kind: "tcp"; readonly host: string; readonly port: number };
+  | { readonly kind: "tcp"; readonly host: string; readonly port: number }
+  | { readonly kind: "tls"; readonly host: string; readonly port: number };
 
 /** A path could not be agreed or built. */
 export class ReconfigureError extends FableError {
@@ -134,8 +136,8 @@ export function checkAddress(value: unknown): PathAddress {
     if ((a.kind === "shm" || a.kind === "unix") && typeof a.path === "string" && a.path.length < 4096) {
       return { kind: a.kind, path: a.path };
     }
-    if (a.kind === "tcp" && typeof a.host === "string" && Number.isInteger(a.port)) {
-      return { kind: "tcp", host: a.host, port: a.port as number };
+    if ((a.kind === "tcp" || a.kind === "tls") && typeof a.host === "string" && Number.isInteger(a.port)) {
+      return { kind: a.kind as "tcp", host: a.host, port: a.port as number };
     }
   }
   throw new TransportError("EPROTOCOL", `not a path address: ${JSON.stringify(value)?.slice(0, 200)}`);
@@ -156,6 +158,13 @@ export interface EndpointOptions {
   /** tcp: the host to listen on (default 127.0.0.1). */
   readonly host?: string;
   readonly trust?: Trust;
+  /** This end's tls credentials (a leaf of the per-user CA): needed for tls paths. */
+  readonly tls?: TlsCredentials;
+}
+
+function credentials(options: { readonly tls?: TlsCredentials }): TlsCredentials {
+  if (options.tls === undefined) throw new ReconfigureError("a tls path needs credentials (the reconfigure option tls)");
+  return options.tls;
 }
 
 /** A listener that hands out only ends whose dialer proved the token. */
@@ -181,10 +190,14 @@ export class Endpoint {
   static async open(spec: PathSpec, options: EndpointOptions = {}): Promise<Endpoint> {
     const token = Uint8Array.from(randomBytes(TOKEN_BYTES));
     const trust = options.trust ?? "trusted";
-    if (spec.kind === "tcp") {
-      const listener = await listenTcp({ host: options.host ?? "127.0.0.1", port: 0 }, { trust });
+    if (spec.kind === "tcp" || spec.kind === "tls") {
+      const at = { host: options.host ?? "127.0.0.1", port: 0 };
+      const listener =
+        spec.kind === "tcp"
+          ? await listenTcp(at, { trust })
+          : await listenTls(at, { trust, credentials: credentials(options) });
       return new Endpoint(
-        { kind: "tcp", host: listener.address.host, port: listener.address.port },
+        { kind: spec.kind, host: listener.address.host, port: listener.address.port },
         token,
         () => listener.accept(),
         () => listener.close(),
@@ -283,11 +296,14 @@ export async function dialEndpoint(
   address: PathAddress,
   token: Uint8Array,
   spec: PathSpec,
-  options: { readonly trust?: Trust; readonly timeoutMs?: number } = {},
+  options: { readonly trust?: Trust; readonly timeoutMs?: number; readonly tls?: TlsCredentials } = {},
 ): Promise<TransportEnd> {
   const trust = options.trust ?? "trusted";
   let end: TransportEnd;
   if (address.kind === "tcp") end = await connectTcp({ host: address.host, port: address.port }, { trust });
+  else if (address.kind === "tls") {
+    end = await connectTls({ host: address.host, port: address.port }, { trust, credentials: credentials(options) });
+  }
   else if (address.kind === "unix") end = await connectUnix(address.path, { trust });
   else {
     end = await connectShm(address.path, {

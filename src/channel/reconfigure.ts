@@ -53,6 +53,7 @@
 import diagnostics from "node:diagnostics_channel";
 import { FableError } from "../errors.js";
 import { TransportError, type TransportEnd } from "../transports/transport.js";
+import type { TlsCredentials } from "../transports/tls.js";
 import {
   checkAddress,
   checkSpec,
@@ -88,8 +89,10 @@ export interface ReconfigureOptions {
   readonly resume?: "unix" | "tcp";
   /** Directory under which private endpoint directories are made (default: the OS temp dir). */
   readonly dir?: string;
-  /** tcp endpoints listen on this host (default 127.0.0.1). */
+  /** tcp and tls endpoints listen on this host (default 127.0.0.1). */
   readonly host?: string;
+  /** This end's credentials for tls paths (a leaf of the per-user CA, src/daemon/tls-ca.ts). */
+  readonly tls?: TlsCredentials;
 }
 
 /** A switch or resume that happened (also a drain: `resent` then counts buffers copied). */
@@ -231,8 +234,9 @@ export class PathControl {
     }
   }
 
-  #endpointOptions(): { dir?: string; host?: string } {
+  #endpointOptions(): { dir?: string; host?: string; tls?: TlsCredentials } {
     return {
+      ...(this.#options.tls !== undefined ? { tls: this.#options.tls } : {}),
       ...(this.#options.dir !== undefined ? { dir: this.#options.dir } : {}),
       ...(this.#options.host !== undefined ? { host: this.#options.host } : {}),
     };
@@ -352,7 +356,7 @@ export class PathControl {
     const from = this.#host.kind();
     let end: TransportEnd;
     try {
-      end = await dialEndpoint(address, token, spec, { timeoutMs: this.#timeoutMs });
+      end = await dialEndpoint(address, token, spec, { timeoutMs: this.#timeoutMs, ...this.#endpointOptions() });
     } catch (err) {
       if (!this.#host.closed()) {
         this.#host.sendControl(encodeJson(CTL_DECLINE, { epoch, reason: (err as Error).message }));

@@ -120,6 +120,8 @@ export class Streams {
         return;
       }
       if (buffers.length === 0) await this.conn.readable();
+      // Over shared memory messages keep coming with no event: let the rest of the program run.
+      else await new Promise((resolve) => setImmediate(resolve));
     }
   }
 

@@ -6,10 +6,11 @@
  *   { cmd: "kill" }          kill this end's current path for real
  *   { cmd: "stop" }          stop writing; answers { event: "stopped", sent }
  *   { cmd: "expect", count } answers { event: "received", count, error } once that many arrived
- * Run as `node reconfigure-peer.js <socket path> <seed> <dir>`.
+ * Run as `node reconfigure-peer.js <socket path> <seed> <dir> <CA dir>`.
  */
 import { openReconfigurable } from "../../src/channel/connection.js";
 import type { PathSpec } from "../../src/channel/paths.js";
+import { loadLeaf } from "../../src/daemon/tls-ca.js";
 import { connectUnix } from "../../src/transports/unix.js";
 import { killPath, Streams } from "./chaos-stream.js";
 
@@ -19,11 +20,15 @@ type Command =
   | { cmd: "stop" }
   | { cmd: "expect"; count: number };
 
-const [path = "", seedText = "0", dir = ""] = process.argv.slice(2);
+const [path = "", seedText = "0", dir = "", ca = ""] = process.argv.slice(2);
 const seed = Number(seedText);
 process.on("disconnect", () => process.exit(0));
 
-const conn = await openReconfigurable(await connectUnix(path), { role: "connector", dir });
+const conn = await openReconfigurable(await connectUnix(path), {
+  role: "connector",
+  dir,
+  tls: loadLeaf(ca, "child"),
+});
 const streams = new Streams(conn, seed + 1, seed);
 const writing = streams.write();
 streams.read().catch((err: unknown) => {
