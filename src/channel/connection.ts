@@ -482,7 +482,8 @@ export class Connection {
         const t = this.#wt;
         view.set(special ? out.bytes : out.bytes.subarray(out.offset, out.offset + n));
         if (out.control !== undefined) {
-          if (out.control.stamp === true) new DataView(view.buffer, view.byteOffset, n).setFloat64(8, this.#nextSeq, true);
+          if (out.control.stamp === true)
+            new DataView(view.buffer, view.byteOffset, n).setFloat64(8, this.#nextSeq, true);
           t.publish(n, RECORD_CONTROL | WHOLE, this.#nextSeq >>> 0);
           this.#sendQueue.shift();
           out.control.after?.();
@@ -626,7 +627,7 @@ export class Connection {
     }
     const expected = this.#expectSeq >>> 0;
     if (record.seq >>> 0 !== expected) {
-      if (this.#ctl !== undefined && ((expected - record.seq) >>> 0) < 0x80000000) {
+      if (this.#ctl !== undefined && (expected - record.seq) >>> 0 < 0x80000000) {
         // Behind what was delivered: a record re-sent after a resume. Dropped by its seq.
         this.#records++;
         this.#slots.push(null);
@@ -972,7 +973,14 @@ export class Connection {
       copied++;
     }
     this.#freeReleased();
-    this.#emit("drain", { from: entry.end.kind, to: this.#rt.kind, epoch: entry.epoch, reason: "drain", pauseMs: 0, resent: copied });
+    this.#emit("drain", {
+      from: entry.end.kind,
+      to: this.#rt.kind,
+      epoch: entry.epoch,
+      reason: "drain",
+      pauseMs: 0,
+      resent: copied,
+    });
   }
 
   /** Closes an old end once nothing reads, writes or holds it any more. */
@@ -1094,7 +1102,13 @@ export class Connection {
     kept.ack(seq);
     const resend: Outgoing[] = [];
     for (const r of kept.from(seq)) {
-      resend.push({ bytes: r.bytes, offset: 0, resend: { seq: r.seq, flags: r.flags }, done: () => undefined, fail: () => undefined });
+      resend.push({
+        bytes: r.bytes,
+        offset: 0,
+        resend: { seq: r.seq, flags: r.flags },
+        done: () => undefined,
+        fail: () => undefined,
+      });
     }
     this.#sendQueue = [...resend, ...this.#sendQueue];
     const stand = this.#wt;

@@ -163,7 +163,8 @@ export interface EndpointOptions {
 }
 
 function credentials(options: { readonly tls?: TlsCredentials }): TlsCredentials {
-  if (options.tls === undefined) throw new ReconfigureError("a tls path needs credentials (the reconfigure option tls)");
+  if (options.tls === undefined)
+    throw new ReconfigureError("a tls path needs credentials (the reconfigure option tls)");
   return options.tls;
 }
 
@@ -303,8 +304,7 @@ export async function dialEndpoint(
   if (address.kind === "tcp") end = await connectTcp({ host: address.host, port: address.port }, { trust });
   else if (address.kind === "tls") {
     end = await connectTls({ host: address.host, port: address.port }, { trust, credentials: credentials(options) });
-  }
-  else if (address.kind === "unix") end = await connectUnix(address.path, { trust });
+  } else if (address.kind === "unix") end = await connectUnix(address.path, { trust });
   else {
     end = await connectShm(address.path, {
       trust,

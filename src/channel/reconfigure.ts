@@ -269,9 +269,8 @@ export class PathControl {
     const epoch = this.#host.epoch() + 1;
     const from = this.#host.kind();
     const endpoint = await Endpoint.open(spec, this.#endpointOptions());
-    let aborted!: Promise<never>;
     const offer: Offer = { epoch, endpoint, abort: () => undefined };
-    aborted = new Promise<never>((_, reject) => (offer.abort = reject));
+    const aborted = new Promise<never>((_, reject) => (offer.abort = reject));
     aborted.catch(() => undefined);
     this.#offer = offer;
     try {
@@ -411,7 +410,9 @@ export class PathControl {
     const at = this.#resumeAt;
     if (state === undefined) return;
     if (at === undefined) {
-      this.#host.destroy(new ResumeError(`connection ${this.#host.id}: a path failed before the resume endpoint was agreed`));
+      this.#host.destroy(
+        new ResumeError(`connection ${this.#host.id}: a path failed before the resume endpoint was agreed`),
+      );
       return;
     }
     state.dialing = true;

@@ -55,7 +55,15 @@ export async function listenNet<Address>(
     const hint = code === "EADDRINUSE" ? ": something listens there already, or a stale socket file is left" : "";
     throw new FableError(code, `cannot listen on ${label}: ${(error as Error).message}${hint}`, { cause: error });
   });
-  return new NetListener(kind, label, server, options, address(server), prepare, layer?.connectionEvent ?? "connection");
+  return new NetListener(
+    kind,
+    label,
+    server,
+    options,
+    address(server),
+    prepare,
+    layer?.connectionEvent ?? "connection",
+  );
 }
 
 class NetListener<Address> implements TransportListener<Address> {

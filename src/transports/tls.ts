@@ -34,7 +34,9 @@ function checkCredentials(options: TlsOptions | undefined): TlsCredentials {
   const c = options?.credentials;
   for (const field of ["key", "cert", "ca"] as const) {
     if (typeof c?.[field] !== "string" || !c[field].includes("-----BEGIN")) {
-      throw new UsageError(`tls: credentials.${field} must be PEM text (see src/daemon/tls-ca.ts), got ${typeof c?.[field]}`);
+      throw new UsageError(
+        `tls: credentials.${field} must be PEM text (see src/daemon/tls-ca.ts), got ${typeof c?.[field]}`,
+      );
     }
   }
   return c as TlsCredentials;

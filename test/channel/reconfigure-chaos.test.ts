@@ -111,7 +111,11 @@ it("delivers every message exactly once, in order, through random switches and p
     }
     const spec = SPECS[Math.floor(rng() * SPECS.length)] as PathSpec;
     let ok: boolean;
-    if (ours) ok = await conn.reconfigure(spec).then(() => true, () => false);
+    if (ours)
+      ok = await conn.reconfigure(spec).then(
+        () => true,
+        () => false,
+      );
     else {
       peer.send({ cmd: "switch", spec });
       const answer: { event: string } = await next("switched", "refused");

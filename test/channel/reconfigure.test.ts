@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { Connection, openReconfigurable } from "../../src/channel/connection.js";
+import { type Connection, openReconfigurable } from "../../src/channel/connection.js";
 import type { SwitchEvent } from "../../src/channel/reconfigure.js";
 import { connectUnix, listenUnix } from "../../src/transports/unix.js";
 import { ShmEnd } from "../../src/transports/shm.js";

@@ -27,9 +27,9 @@ export function random(seed: number): () => number {
 export function sizeOf(seed: number, i: number): number {
   const r = random(seed ^ Math.imul(i + 1, 0x9e3779b1))();
   if (r < 0.005) return MAX; // 1 MiB: several fragments
-  if (r < 0.02) return 1 + Math.floor(r * 50 * 65536) % MAX;
+  if (r < 0.02) return 1 + (Math.floor(r * 50 * 65536) % MAX);
   if (r < 0.05) return 1;
-  return 1 + Math.floor(r * 1e6) % 4096;
+  return 1 + (Math.floor(r * 1e6) % 4096);
 }
 
 export function message(seed: number, i: number): Uint8Array {

@@ -14,11 +14,7 @@ import { loadLeaf } from "../../src/daemon/tls-ca.js";
 import { connectUnix } from "../../src/transports/unix.js";
 import { killPath, Streams } from "./chaos-stream.js";
 
-type Command =
-  | { cmd: "switch"; spec: PathSpec }
-  | { cmd: "kill" }
-  | { cmd: "stop" }
-  | { cmd: "expect"; count: number };
+type Command = { cmd: "switch"; spec: PathSpec } | { cmd: "kill" } | { cmd: "stop" } | { cmd: "expect"; count: number };
 
 const [path = "", seedText = "0", dir = "", ca = ""] = process.argv.slice(2);
 const seed = Number(seedText);
@@ -47,9 +43,9 @@ process.on("message", (msg: Command) => {
     streams.stop();
     void writing.then((sent) => process.send?.({ event: "stopped", sent }));
   } else if (msg.cmd === "expect") {
-    void streams.until(msg.count).then(() =>
-      process.send?.({ event: "received", count: streams.received, error: streams.error }),
-    );
+    void streams
+      .until(msg.count)
+      .then(() => process.send?.({ event: "received", count: streams.received, error: streams.error }));
   }
 });
 process.send?.({ event: "ready" });

@@ -19,7 +19,11 @@ const fixtures = socketPairs({
   listen: (options) => listenTls({ host: "127.0.0.1", port: 0 }, { ...options, credentials: server }),
   connect: (address, options) => connectTls(address, { ...options, credentials: client }),
   raw: (address) => tls.connect({ host: address.host, port: address.port, ...client }),
-  peer: { file: "tls", export: "connectTls", args: (address, options) => [address, { ...options, credentials: client }] },
+  peer: {
+    file: "tls",
+    export: "connectTls",
+    args: (address, options) => [address, { ...options, credentials: client }],
+  },
 });
 
 runConformance("tls", fixtures.pair, {
