@@ -85,7 +85,7 @@ it("delivers every message exactly once, in order, through random switches and p
     }
   };
 
-  const conn = await openReconfigurable(await listener.accept(), { role: "listener", dir, tls });
+  const conn = await openReconfigurable(await listener.accept(), { role: "listener", dir, tls, timeoutMs: 60_000 });
   await listener.close();
   await next("ready");
   const streams = new Streams(conn, seed, seed + 1);

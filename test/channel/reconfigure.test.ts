@@ -6,23 +6,32 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { type Connection, openReconfigurable } from "../../src/channel/connection.js";
 import type { SwitchEvent } from "../../src/channel/reconfigure.js";
+import type { ReadBuffer } from "../../src/channel/buffers.js";
+import { dialEndpoint, Endpoint } from "../../src/channel/paths.js";
 import { connectUnix, listenUnix } from "../../src/transports/unix.js";
 import { ShmEnd } from "../../src/transports/shm.js";
 import type { TransportEnd } from "../../src/transports/transport.js";
 import type { ReconfigureOptions } from "../../src/channel/reconfigure.js";
 
 const dir = mkdtempSync(join(tmpdir(), "fable-reconf-test-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const opened: Connection[] = [];
+after(() => {
+  for (const c of opened) c.destroy(); // a failed test leaves nothing running
+  rmSync(dir, { recursive: true, force: true });
+});
 let n = 0;
 
 async function pair(extra: Partial<ReconfigureOptions> = {}): Promise<[Connection, Connection]> {
   const listener = await listenUnix(join(dir, `p${n++}.sock`));
   const [a, b] = await Promise.all([listener.accept(), connectUnix(listener.address.path)]);
   await listener.close();
-  return Promise.all([
-    openReconfigurable(a, { role: "listener", dir, ...extra }),
-    openReconfigurable(b, { role: "connector", dir, ...extra }),
+  // A loaded machine can take seconds to build an shm path: the limit is not what is tested here.
+  const both = await Promise.all([
+    openReconfigurable(a, { role: "listener", dir, timeoutMs: 60_000, ...extra }),
+    openReconfigurable(b, { role: "connector", dir, timeoutMs: 60_000, ...extra }),
   ]);
+  opened.push(...both);
+  return both;
 }
 
 function message(seq: number): Uint8Array {
@@ -113,4 +122,73 @@ describe("reconfiguration", () => {
     assert.ok(resumes.some((e) => e.reason === "resume"));
     await Promise.all([a.close(), b.close()]);
   });
+
+  it("copies read buffers of the old path still held after the drain timeout, or fails by policy", async () => {
+    for (const policy of ["copy", "fail"] as const) {
+      const [a, b] = await pair({ drainTimeoutMs: 50, drainPolicy: policy });
+      await a.send(message(1));
+      const held = (await nextBuffers(b))[0];
+      assert.ok(held !== undefined);
+      assert.equal(held.epoch, 0);
+      const drained = new Promise<SwitchEvent>((resolve) => b.on("drain", resolve));
+      const failed = new Promise<unknown>((resolve) => {
+        const poll = setInterval(() => {
+          if (b.closed) {
+            clearInterval(poll);
+            resolve(
+              b
+                .readable()
+                .then(() => b.getReadBuffers())
+                .catch((e: unknown) => e),
+            );
+          }
+        }, 10);
+      });
+      await a.reconfigure({ kind: "tcp" });
+      if (policy === "copy") {
+        const e = await drained;
+        assert.equal(e.resent, 1);
+        check(held.bytes, 1);
+        b.release(held);
+        await Promise.all([a.close(), b.close()]);
+      } else {
+        assert.equal(((await failed) as { code?: string }).code, "ECLOSED");
+        assert.throws(() => held.bytes);
+        a.destroy();
+      }
+    }
+  });
+
+  it("refuses bad requests with typed errors", async () => {
+    const [a, b] = await pair();
+    await assert.rejects(a.reconfigure({ kind: "carrier-pigeon" } as never), { code: "ERECONFIGURE" });
+    await Promise.all([a.close(), b.close()]);
+    const { memoryPair } = await import("../../src/transports/memory.js");
+    const plain = new (await import("../../src/channel/connection.js")).Connection(memoryPair()[0]);
+    await assert.rejects(plain.reconfigure({ kind: "unix" }), { code: "EUSAGE" });
+    plain.destroy();
+  });
+
+  it("an endpoint drops a dialer with the wrong token and accepts the right one", async () => {
+    const endpoint = await Endpoint.open({ kind: "unix" }, { dir });
+    try {
+      const accepted = endpoint.accept(5000);
+      const stranger = await dialEndpoint(endpoint.address, new Uint8Array(16), { kind: "unix" });
+      const friend = await dialEndpoint(endpoint.address, endpoint.token, { kind: "unix" });
+      const end = await accepted;
+      await assert.rejects(stranger.readable(), { code: "EPEER" });
+      friend.close();
+      end.destroy();
+    } finally {
+      await endpoint.close();
+    }
+  });
 });
+
+async function nextBuffers(conn: Connection): Promise<ReadBuffer[]> {
+  for (;;) {
+    const got = conn.getReadBuffers();
+    if (got.length > 0) return got;
+    await conn.readable();
+  }
+}
