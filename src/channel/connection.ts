@@ -598,12 +598,12 @@ export class Connection {
     const t = this.#rt;
     if (this.#closed || this.#transportClosed || t.ended) return true;
     if (t.failure !== undefined) return this.#ctl === undefined;
-    this.#park(1);
+    if (!this.#park(1)) return true; // the transport failed (a protocol error destroys it): getReadBuffers() throws that
     return this.#parked.length > 0 || this.#rt.ended;
   }
 
-  /** Takes up to `count` messages from the transport ahead of the application. */
-  #park(count: number): void {
+  /** Takes up to `count` messages from the transport ahead of the application; false if the transport failed. */
+  #park(count: number): boolean {
     try {
       while (this.#parked.length < count && this.#held + this.#parked.length < this.#maxHeld) {
         const record = this.#rt.next();
@@ -614,9 +614,10 @@ export class Connection {
         this.#parked.push(message);
       }
     } catch (err) {
-      // A failed transport (a protocol error destroys it): getReadBuffers() throws that.
-      if (!this.#pathError(err)) return;
+      // A failed path of a reconfigurable connection resumes; otherwise getReadBuffers() throws it.
+      return this.#pathError(err);
     }
+    return true;
   }
 
   #accept(record: InRecord): ReadBuffer | undefined {

@@ -60,6 +60,8 @@ export class ReconfigureError extends FableError {
 }
 
 export const TOKEN_BYTES = 16;
+/** How long a dialer has to send its HELLO. */
+const HELLO_TIMEOUT_MS = 5000;
 /** Smallest maxRecordBytes a path must offer: a reconfigurable connection fragments at this size, so a record kept for re-sending fits every path. */
 export const PATH_RECORD_BYTES = 256 * 1024;
 const WHOLE = RECORD_FIRST | RECORD_LAST;
@@ -254,7 +256,13 @@ export class Endpoint {
       for (;;) {
         const end = await Promise.race([this.#accept(), timeout]);
         try {
-          if (await Promise.race([readHello(end, this.token), timeout])) return end;
+          // A dialer that never proves itself is dropped, so it cannot hold the endpoint up.
+          let helloTimer: NodeJS.Timeout | undefined;
+          const silent = new Promise<boolean>((resolve) => (helloTimer = setTimeout(resolve, HELLO_TIMEOUT_MS, false)));
+          const proved = await Promise.race([readHello(end, this.token), timeout, silent]).finally(() =>
+            clearTimeout(helloTimer),
+          );
+          if (proved) return end;
         } catch (err) {
           if (err instanceof ReconfigureError) {
             end.destroy();
