@@ -4,7 +4,15 @@
  */
 export { FableError, UsageError } from "./errors.js";
 export { BufferStateError, NoSpaceError, type ReadBuffer, type WriteBuffer } from "./channel/buffers.js";
-export { Connection, ConnectionClosedError, type ConnectionOptions } from "./channel/connection.js";
+export { Connection, ConnectionClosedError, type ConnectionOptions, openReconfigurable } from "./channel/connection.js";
+export {
+  DrainTimeoutError,
+  ReconfigureError,
+  ResumeError,
+  type ReconfigureOptions,
+  type SwitchEvent,
+} from "./channel/reconfigure.js";
+export type { PathKind, PathSpec } from "./channel/paths.js";
 export {
   type ConnectionPollItem,
   type FdPollItem,
@@ -27,6 +35,7 @@ export {
 export { memoryPair, type MemoryOptions } from "./transports/memory.js";
 export { connectUnix, listenUnix, type UnixAddress } from "./transports/unix.js";
 export { connectTcp, listenTcp, type TcpAddress } from "./transports/tcp.js";
+export { connectTls, listenTls, type TlsCredentials, type TlsOptions } from "./transports/tls.js";
 export { pipeFromFds, pipeFromStreams, pipePair } from "./transports/pipe.js";
 export type { TransportListener } from "./transports/net-listener.js";
 export type { StreamEndOptions } from "./transports/stream-end.js";

@@ -20,7 +20,8 @@ export class NoSpaceError extends FableError {
   }
 }
 
-export type BufferState = "open" | "committed" | "released";
+/** "lost": a read buffer whose path failed while it was held (its memory went with the path). */
+export type BufferState = "open" | "committed" | "released" | "lost";
 
 /** What a buffer needs to know of its connection, kept minimal so buffers stay cheap. */
 export interface BufferOwner {
@@ -60,14 +61,26 @@ export class IoBuffer {
     const bytes = this.#bytes;
     if (bytes === undefined) {
       throw new BufferStateError(
-        `${this.kind} buffer seq ${this.seq} was already ${this.#state}: it is single-use; ask the connection for a new one`,
+        this.#state === "lost"
+          ? `read buffer seq ${this.seq} is lost: its path failed while it was held (the message had been delivered)`
+          : `${this.kind} buffer seq ${this.seq} was already ${this.#state}: it is single-use; ask the connection for a new one`,
       );
     }
     return bytes;
   }
 
+  /**
+   * @internal: the connection moves a held read buffer's bytes to private memory (its path is
+   * being retired); the buffer stays open and now owns `bytes`.
+   */
+  rebind(bytes: Uint8Array): void {
+    if (this.#bytes === undefined) throw new BufferStateError(`${this.kind} buffer seq ${this.seq} is not open`);
+    this.#bytes = bytes;
+    this.mark = -1;
+  }
+
   /** @internal: the connection ends the buffer's life; returns its bytes one last time. */
-  retire(state: "committed" | "released"): Uint8Array {
+  retire(state: "committed" | "released" | "lost"): Uint8Array {
     const bytes = this.bytes;
     this.#bytes = undefined;
     this.#state = state;

@@ -15,9 +15,13 @@
  * frees it; otherwise copied once, released upstream when the copy is published.
  * Readiness without waiting: isReadable() and isWritable() say whether reading or writing would
  * wait (poll.ts builds poll() on them); neither consumes anything the application can see.
+ * Reconfiguration (opt-in, `reconfigure` option; rules in reconfigure.ts): the connection reads
+ * from one end (#rt) and writes to one (#wt); during a switch they differ. A connection without
+ * the option keeps no copies and runs no timer: its hot path is the one it always had.
  */
+import { EventEmitter } from "node:events";
 import { Duplex } from "node:stream";
-import { FableError } from "../errors.js";
+import { FableError, UsageError } from "../errors.js";
 import {
   type InRecord,
   RECORD_CONTROL,
@@ -27,14 +31,36 @@ import {
   type TransportEnd,
   type WaitHint,
 } from "../transports/transport.js";
-import { Deque } from "../transports/common.js";
+import { Deque, Waiters } from "../transports/common.js";
 import { BufferStateError, IoBuffer, NoSpaceError, type ReadBuffer, type WriteBuffer } from "./buffers.js";
+import {
+  CTL_ACK,
+  CTL_EPOCH_END,
+  CTL_RESUME,
+  decodeNumbers,
+  encodeNumbers,
+  PATH_RECORD_BYTES,
+  PendingEnd,
+  type PathSpec,
+} from "./paths.js";
+import {
+  PathControl,
+  type PathHost,
+  type ReconfigureOptions,
+  type SwitchEvent,
+  DrainTimeoutError,
+  ResumeError,
+  publishSwitch,
+} from "./reconfigure.js";
+import { Retention } from "./retention.js";
 
 export interface ConnectionOptions {
   /** Most read buffers the application may hold unreleased (default 1024). */
   readonly maxHeldReadBuffers?: number;
   /** Largest message send() and reassembly accept (default 256 MiB): a peer cannot make us allocate more. */
   readonly maxMessageBytes?: number;
+  /** Makes the connection reconfigurable: use openReconfigurable(), which also agrees the resume endpoint. */
+  readonly reconfigure?: ReconfigureOptions;
 }
 
 /** The connection was closed or destroyed, or its transport failed. */
@@ -61,6 +87,13 @@ export interface ConnectionStats {
 
 interface Outgoing {
   readonly bytes: Uint8Array;
+  /**
+   * A control record (no sequence number of its own); `after` runs once it is published.
+   * `stamp`: its bytes 8..16 get the writer's next seq as it is published (an epoch-end marker).
+   */
+  readonly control?: { readonly after?: () => void; readonly stamp?: boolean };
+  /** A record re-sent after a resume: published with its own seq and flags. */
+  readonly resend?: { readonly seq: number; readonly flags: number };
   offset: number;
   readonly done: () => void;
   readonly fail: (err: Error) => void;
@@ -68,12 +101,29 @@ interface Outgoing {
   readonly upstream?: { connection: Connection; buffer: ReadBuffer };
 }
 
+/** A path retired by a switch whose records the application still holds (slots below `upTo`). */
+interface Retiring {
+  readonly end: TransportEnd;
+  readonly upTo: number;
+  readonly epoch: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** Data messages the connection took from the transport ahead of the application (isReadable, the control tick). */
+const MAX_PARKED = 64;
+
 export class Connection {
   readonly id = nextConnectionId++;
-  #transport: TransportEnd;
+  /** The end written to, and the end read from: the same one except during a switch. */
+  #wt: TransportEnd;
+  #rt: TransportEnd;
+  /** Epoch of the path written to, and of the path read from. */
   #epoch = 0;
+  #readEpoch = 0;
   readonly #maxHeld: number;
   readonly #maxMessage: number;
+  /** Largest record written: the transport's, capped at PATH_RECORD_BYTES on a reconfigurable connection. */
+  #maxRecord: number;
 
   // Writer: buffers handed out but not yet published, in reservation order (mark: see IoBuffer).
   #reserved = new Deque<IoBuffer>();
@@ -100,11 +150,26 @@ export class Connection {
   #assembly: Uint8Array[] | undefined;
   #assemblyBytes = 0;
   #assemblySeq = 0;
-  /**
-   * A message isReadable() took from the transport to find out, not yet handed out (so not
-   * counted in #held); getReadBuffers() hands it out first.
-   */
-  #ahead: ReadBuffer | undefined;
+  /** Whole messages taken from the transport and not yet handed out (not counted in #held). */
+  #parked = new Deque<ReadBuffer>();
+
+  // Reconfiguration (all unused without the `reconfigure` option).
+  readonly #ctl: PathControl | undefined;
+  /** Copies of published records until the peer acknowledges them. */
+  readonly #kept: Retention | undefined;
+  /** Paths retired by switches whose records the application still holds, oldest first. */
+  #retiring: Retiring[] = [];
+  /** The new path to read once the peer's epoch-end marker arrives. */
+  #nextRead: { end: TransportEnd; epoch: number } | undefined;
+  /** Both directions of the switch to `epoch` are done once both flags are set. */
+  #switching: { epoch: number; from: string; to: string; started: number; wrote: boolean; read: boolean } | undefined;
+  /** A resume is under way: the ends are stand-ins until the peer's RESUME arrives. */
+  #resuming = false;
+  #resumed = 0;
+  #ackedSeq = 0;
+  #tick: NodeJS.Timeout | undefined;
+  readonly #readWaiters = new Waiters();
+  #events: EventEmitter | undefined;
 
   // Counters for stats: plain increments where a message is published or delivered.
   #sentMessages = 0;
@@ -118,15 +183,27 @@ export class Connection {
   #transportClosed = false;
 
   constructor(transport: TransportEnd, options: ConnectionOptions = {}) {
-    this.#transport = transport;
+    this.#wt = transport;
+    this.#rt = transport;
     this.#maxHeld = options.maxHeldReadBuffers ?? 1024;
     this.#maxMessage = options.maxMessageBytes ?? 256 * 1024 * 1024;
+    this.#maxRecord = transport.maxRecordBytes;
+    const reconfigure = options.reconfigure;
+    if (reconfigure !== undefined) {
+      this.#maxRecord = Math.min(transport.maxRecordBytes, PATH_RECORD_BYTES);
+      this.#kept = new Retention(reconfigure.retainBytes ?? 64 * 1024 * 1024);
+      this.#ctl = new PathControl(this.#host(), reconfigure);
+      this.#tick = setInterval(() => this.#onTick(), reconfigure.tickMs ?? 5);
+      this.#tick.unref();
+    }
   }
 
+  /** The end written to (after a switch: the new path). */
   get transport(): TransportEnd {
-    return this.#transport;
+    return this.#wt;
   }
 
+  /** Epoch of the path written to: 0 at first, one more with every switch or resume. */
   get epoch(): number {
     return this.#epoch;
   }
@@ -152,9 +229,41 @@ export class Connection {
     return this.#closed || this.#closing !== undefined;
   }
 
+  /**
+   * Status events of a reconfigurable connection: "switch" (a SwitchEvent: from, to, epoch,
+   * reason, pauseMs, resent), "drain" ({ epoch, copied }: old read buffers moved to private
+   * memory). The same go to `node:diagnostics_channel` "fable:connection:switch".
+   */
+  on(event: "switch" | "drain", listener: (event: SwitchEvent) => void): this {
+    (this.#events ??= new EventEmitter()).on(event, listener);
+    return this;
+  }
+
+  off(event: "switch" | "drain", listener: (event: SwitchEvent) => void): this {
+    this.#events?.off(event, listener);
+    return this;
+  }
+
+  /**
+   * Switches this connection to a new path (both directions) with no loss, duplication or
+   * reordering; resolves once both ends write and read on it. Needs the `reconfigure` option.
+   */
+  reconfigure(to: PathSpec, reason = "manual"): Promise<SwitchEvent> {
+    if (this.#ctl === undefined) {
+      return Promise.reject(new UsageError(`connection ${this.id} is not reconfigurable (no reconfigure option)`));
+    }
+    if (this.closed) return Promise.reject(new ConnectionClosedError(`connection ${this.id} is closed`));
+    return this.#ctl.reconfigure(to, reason);
+  }
+
+  /** @internal: resolves once a reconfigurable connection has agreed its resume endpoint. */
+  get ready(): Promise<void> {
+    return this.#ctl?.ready ?? Promise.resolve();
+  }
+
   #check(): void {
-    const failure = this.#transport.failure;
-    if (failure !== undefined) throw failure;
+    const failure = this.#wt.failure;
+    if (failure !== undefined) this.#pathFailed(failure);
     if (this.#closed || this.#closing !== undefined) throw new ConnectionClosedError(`connection ${this.id} is closed`);
   }
 
@@ -168,8 +277,7 @@ export class Connection {
     }
     // Queued sends go first: a buffer reserved now would overtake them.
     if (this.#sendQueue.length > 0) return [];
-    const t = this.#transport;
-    const max = t.maxRecordBytes;
+    const max = this.#maxRecord;
     if (maxBytes <= max) {
       // The common case, one buffer: no loop, no growing array.
       const view = this.#tryReserve(maxBytes);
@@ -190,11 +298,17 @@ export class Connection {
   /** transport.reserve(), noting back-pressure (and the peer's refusal) for isWritable(). */
   #tryReserve(bytes: number): Uint8Array | null {
     let view: Uint8Array | null;
-    try {
-      view = this.#transport.reserve(bytes);
-    } catch (err) {
-      this.#noteWriteRefused(err);
-      throw err;
+    const kept = this.#kept;
+    if (kept !== undefined && kept.full) {
+      view = null; // the peer has not acknowledged enough: wait for it (see #transportWritable)
+    } else {
+      try {
+        view = this.#wt.reserve(bytes);
+      } catch (err) {
+        if (this.#pathError(err)) return this.#tryReserve(bytes);
+        this.#noteWriteRefused(err);
+        throw err;
+      }
     }
     if (view === null) {
       this.#writeBlocked = true;
@@ -206,8 +320,10 @@ export class Connection {
   }
 
   #reserve(view: Uint8Array): IoBuffer {
-    const buffer = new IoBuffer("write", this, view, this.#epoch, this.#nextSeq++);
+    const seq = this.#nextSeq++;
+    const buffer = new IoBuffer("write", this, view, this.#epoch, seq);
     this.#reserved.push(buffer);
+    if (this.#kept !== undefined) this.#kept.reserve(seq);
     return buffer;
   }
 
@@ -233,15 +349,18 @@ export class Connection {
       throw new RangeError(`commit: length ${n} is outside the buffer's 0..${size} bytes`);
     }
     this.#check();
-    buffer.retire("committed");
+    const bytes = buffer.retire("committed");
     buffer.mark = n;
+    if (this.#kept !== undefined) this.#kept.fill(buffer.seq, bytes.slice(0, n), WHOLE);
     const reserved = this.#reserved;
     for (let first = reserved.at(0); first !== undefined && first.mark >= 0; first = reserved.at(0)) {
       reserved.shift();
-      this.#transport.publish(first.mark, WHOLE, first.seq >>> 0);
       this.#sentMessages++;
       this.#sentBytes += first.mark;
+      this.#wt.publish(first.mark, WHOLE, first.seq >>> 0);
     }
+    // send()s (or control records) queued behind reservations go out now.
+    if (this.#sendQueue.length > 0 && reserved.length === 0) this.#pump();
   }
 
   /**
@@ -265,19 +384,24 @@ export class Connection {
    * failed, the peer closed).
    */
   isWritable(): boolean {
-    if (this.closed || this.#transport.failure !== undefined) return false;
-    if (this.#writeRefused !== undefined || this.#transport.ended) return false;
+    if (this.closed || (this.#wt.failure !== undefined && this.#ctl === undefined)) return false;
+    if (this.#writeRefused !== undefined || this.#wt.ended) return false;
     return this.#sendQueue.length === 0 && !this.#writeBlocked;
   }
 
   /** transport.writable(); its resolving reports room for the latest reservation that met back-pressure. */
   #transportWritable(hint?: WaitHint): Promise<void> {
     const count = this.#blockedCount;
-    return this.#transport.writable(hint).then(
+    const kept = this.#kept;
+    const t = this.#wt;
+    const waiting = kept !== undefined && kept.full ? kept.room() : t.writable(hint);
+    return waiting.then(
       () => {
         if (this.#blockedCount === count) this.#writeBlocked = false;
       },
       (err: unknown) => {
+        // A path this connection left meanwhile (switched, or dropped for a resume): try again.
+        if (t !== this.#wt || this.#pathError(err)) return;
         this.#noteWriteRefused(err);
         throw err;
       },
@@ -286,7 +410,7 @@ export class Connection {
 
   /** An ECLOSED from the transport while it has not failed and we did not close it: the peer closed. */
   #noteWriteRefused(err: unknown): void {
-    if (this.#writeRefused !== undefined || this.#transport.failure !== undefined || this.closed) return;
+    if (this.#writeRefused !== undefined || this.#wt.failure !== undefined || this.closed) return;
     if (err instanceof TransportError && err.code === "ECLOSED") this.#writeRefused = err;
   }
 
@@ -314,13 +438,14 @@ export class Connection {
       throw new BufferStateError(`read buffer seq ${buffer.seq} is not held (already released or forwarded)`);
     }
     this.#check();
-    const t = this.#transport;
+    const t = this.#wt;
     let bytes: Uint8Array;
     if (
       t.publishExternal !== undefined &&
+      this.#kept === undefined &&
       this.#sendQueue.length === 0 &&
       this.#reserved.length === 0 &&
-      (buffer.mark < 0 || upstream.#transport.kind === "memory")
+      (buffer.mark < 0 || upstream.#rt.kind === "memory")
     ) {
       // Zero copy: the reader is in this thread and the bytes are never reused (a memory
       // transport's slabs, or a message reassembled into its own allocation). The buffer is spent
@@ -365,19 +490,19 @@ export class Connection {
     });
   }
 
-  /** Moves queued messages into the transport as space allows. */
+  /** Moves queued messages (and control records) into the transport as space allows. */
   #pump(): void {
     if (this.#pumping) return;
     this.#pumping = true;
-    const t = this.#transport;
-    const max = t.maxRecordBytes;
     try {
       while (this.#sendQueue.length > 0 && this.#reserved.length === 0) {
         const out = this.#sendQueue[0];
         if (out === undefined) break;
         const total = out.bytes.length;
-        const n = Math.min(total - out.offset, max);
-        const view = this.#tryReserve(n);
+        const special = out.control !== undefined || out.resend !== undefined;
+        const n = special ? total : Math.min(total - out.offset, this.#maxRecord);
+        // Control records and re-sent records may pass a full retention: they are not kept anew.
+        const view = special ? this.#reserveSpecial(n) : this.#tryReserve(n);
         if (view === null) {
           this.#transportWritable().then(
             () => this.#pump(),
@@ -385,9 +510,30 @@ export class Connection {
           );
           return;
         }
-        view.set(out.bytes.subarray(out.offset, out.offset + n));
+        const t = this.#wt;
+        view.set(special ? out.bytes : out.bytes.subarray(out.offset, out.offset + n));
+        if (out.control !== undefined) {
+          if (out.control.stamp === true)
+            new DataView(view.buffer, view.byteOffset, n).setFloat64(8, this.#nextSeq, true);
+          t.publish(n, RECORD_CONTROL | WHOLE, this.#nextSeq >>> 0);
+          this.#sendQueue.shift();
+          out.control.after?.();
+          out.done();
+          continue;
+        }
+        if (out.resend !== undefined) {
+          t.publish(n, out.resend.flags, out.resend.seq >>> 0);
+          this.#sendQueue.shift();
+          out.done();
+          continue;
+        }
         const flags = (out.offset === 0 ? RECORD_FIRST : 0) | (out.offset + n === total ? RECORD_LAST : 0);
-        t.publish(n, flags, this.#nextSeq++ >>> 0);
+        const seq = this.#nextSeq++;
+        if (this.#kept !== undefined) {
+          this.#kept.reserve(seq);
+          this.#kept.fill(seq, out.bytes.slice(out.offset, out.offset + n), flags);
+        }
+        t.publish(n, flags, seq >>> 0);
         out.offset += n;
         if (out.offset === total) {
           this.#sentMessages++;
@@ -398,9 +544,29 @@ export class Connection {
         }
       }
     } catch (err) {
+      if (this.#pathError(err)) {
+        this.#pumping = false;
+        this.#pump();
+        return;
+      }
       this.#failSends(err as Error);
     } finally {
       this.#pumping = false;
+    }
+  }
+
+  /** A reservation for a control or re-sent record: no retention check, path failures handled. */
+  #reserveSpecial(n: number): Uint8Array | null {
+    try {
+      const view = this.#wt.reserve(n);
+      if (view === null) {
+        this.#writeBlocked = true;
+        this.#blockedCount++;
+      }
+      return view;
+    } catch (err) {
+      if (this.#pathError(err)) return null;
+      throw err;
     }
   }
 
@@ -414,29 +580,41 @@ export class Connection {
 
   /** Whole messages available now, in order (possibly none). */
   getReadBuffers(): ReadBuffer[] {
-    const failure = this.#transport.failure;
-    if (failure !== undefined) throw failure;
+    const failure = this.#rt.failure;
+    if (failure !== undefined) this.#pathFailed(failure);
     if (this.#closed) throw new ConnectionClosedError(`connection ${this.id} is closed`);
     if (this.#held >= this.#maxHeld) {
       throw new NoSpaceError(
         `connection ${this.id}: the application holds ${this.#held} read buffers, its limit; release some before reading more`,
       );
     }
-    const t = this.#transport;
     let out: ReadBuffer[] | undefined;
-    const ahead = this.#ahead;
-    if (ahead !== undefined) {
-      this.#ahead = undefined;
+    const parked = this.#parked;
+    while (parked.length > 0 && this.#held < this.#maxHeld) {
+      const message = parked.shift() as ReadBuffer;
       this.#held++;
-      out = [ahead];
-    }
-    while (this.#held < this.#maxHeld) {
-      const record = t.next();
-      if (record === null) break;
-      const message = this.#accept(record);
-      if (message === undefined) continue;
       if (out === undefined) out = [message];
       else out.push(message);
+    }
+    try {
+      while (this.#held < this.#maxHeld) {
+        // #rt, not a local: a control record may move reading to another path.
+        const record = this.#rt.next();
+        if (record === null) break;
+        const message = this.#accept(record);
+        if (message === undefined) continue;
+        if (out === undefined) out = [message];
+        else out.push(message);
+      }
+    } catch (err) {
+      if (this.#ctl === undefined) throw err;
+      // Messages not yet handed out go back: a resume reads them again (see #pathFailed).
+      if (out !== undefined) {
+        for (const m of out) this.#parked.push(m);
+        this.#held -= out.length;
+        out = undefined;
+      }
+      if (!this.#pathError(err)) throw err;
     }
     return out ?? [];
   }
@@ -449,48 +627,60 @@ export class Connection {
    * transport; that message is kept, and getReadBuffers() hands it out first.
    */
   isReadable(): boolean {
-    if (this.#ahead !== undefined) return true;
-    const t = this.#transport;
-    if (this.#closed || this.#transportClosed || t.failure !== undefined || t.ended) return true;
-    let message: ReadBuffer | undefined;
+    if (this.#parked.length > 0) return true;
+    const t = this.#rt;
+    if (this.#closed || this.#transportClosed || t.ended) return true;
+    if (t.failure !== undefined) return this.#ctl === undefined;
+    if (!this.#park(1)) return true; // the transport failed (a protocol error destroys it): getReadBuffers() throws that
+    return this.#parked.length > 0 || this.#rt.ended;
+  }
+
+  /** Takes up to `count` messages from the transport ahead of the application; false if the transport failed. */
+  #park(count: number): boolean {
     try {
-      while (message === undefined) {
-        const record = t.next();
+      while (this.#parked.length < count && this.#held + this.#parked.length < this.#maxHeld) {
+        const record = this.#rt.next();
         if (record === null) break;
-        message = this.#accept(record);
+        const message = this.#accept(record);
+        if (message === undefined) continue;
+        this.#held--; // not handed out yet
+        this.#parked.push(message);
       }
-    } catch {
-      return true; // the transport failed (a protocol error destroys it): getReadBuffers() throws that
+    } catch (err) {
+      // A failed path of a reconfigurable connection resumes; otherwise getReadBuffers() throws it.
+      return this.#pathError(err);
     }
-    if (message === undefined) return t.ended;
-    this.#held--; // not handed out yet
-    this.#ahead = message;
     return true;
   }
 
   #accept(record: InRecord): ReadBuffer | undefined {
+    const flags = record.flags;
+    if ((flags & RECORD_CONTROL) !== 0) {
+      this.#control(record);
+      return undefined;
+    }
     const expected = this.#expectSeq >>> 0;
     if (record.seq >>> 0 !== expected) {
+      if (this.#ctl !== undefined && (expected - record.seq) >>> 0 < 0x80000000) {
+        // Behind what was delivered: a record re-sent after a resume. Dropped by its seq.
+        this.#records++;
+        this.#slots.push(null);
+        this.#freeReleased();
+        return undefined;
+      }
       const err = new TransportError(
         "EPROTOCOL",
         `connection ${this.id}: record seq ${record.seq}, expected ${expected}`,
       );
-      this.#transport.destroy(err);
+      this.#rt.destroy(err);
       throw err;
     }
     const seq = this.#expectSeq++;
     const number = this.#records++;
-    const flags = record.flags;
-    if ((flags & RECORD_CONTROL) !== 0) {
-      // Control records (epoch ends, acknowledgements) belong to reconfiguration: nothing to deliver.
-      this.#slots.push(null);
-      this.#freeReleased();
-      return undefined;
-    }
     if ((flags & WHOLE) === WHOLE && this.#assembly === undefined) {
       this.#receivedMessages++;
       this.#receivedBytes += record.bytes.length;
-      const buffer = new IoBuffer("read", this, record.bytes, this.#epoch, seq);
+      const buffer = new IoBuffer("read", this, record.bytes, this.#readEpoch, seq);
       buffer.mark = number;
       this.#slots.push(buffer);
       this.#held++;
@@ -522,7 +712,7 @@ export class Connection {
     this.#assembly = undefined;
     this.#receivedMessages++;
     this.#receivedBytes += whole.length;
-    const buffer = new IoBuffer("read", this, whole, this.#epoch, this.#assemblySeq);
+    const buffer = new IoBuffer("read", this, whole, this.#readEpoch, this.#assemblySeq);
     this.#assembled.add(buffer);
     this.#held++;
     return buffer;
@@ -530,7 +720,7 @@ export class Connection {
 
   #protocol(message: string): never {
     const err = new TransportError("EPROTOCOL", `connection ${this.id}: ${message}`);
-    this.#transport.destroy(err);
+    this.#rt.destroy(err);
     throw err;
   }
 
@@ -542,6 +732,7 @@ export class Connection {
         `read buffer seq ${buffer.seq} belongs to connection ${buffer.connection.id}, not ${this.id}`,
       );
     }
+    if (buffer.state === "lost") return; // its path failed: nothing left to give back
     if (buffer.state !== "open") throw new BufferStateError(`read buffer seq ${buffer.seq} was already released`);
     buffer.retire("released");
     this.#unhold(buffer);
@@ -571,22 +762,46 @@ export class Connection {
     const slots = this.#slots;
     while (slots.length > 0 && slots.at(0) === null) {
       slots.shift();
-      this.#firstSlot++;
-      if (this.#transport.failure === undefined && !this.#closed && !this.#transportClosed) this.#transport.free();
+      const number = this.#firstSlot++;
+      let t = this.#rt;
+      if (this.#retiring.length !== 0) {
+        const old = this.#retiring[0] as Retiring;
+        if (number < old.upTo) t = old.end;
+        if (number + 1 >= old.upTo) this.#retired(old, number < old.upTo);
+      }
+      if (t.failure === undefined && !this.#closed && !this.#transportClosed) t.free();
     }
   }
 
   /** Resolves when getReadBuffers() may return messages, or the peer has ended. `hint`: as writable()'s. */
   readable(hint?: WaitHint): Promise<void> {
-    const failure = this.#transport.failure;
-    if (failure !== undefined) return Promise.reject(failure);
-    if (this.#ahead !== undefined) return Promise.resolve();
-    return this.#transport.readable(hint);
+    const t = this.#rt;
+    if (this.#ctl === undefined) {
+      const failure = t.failure;
+      if (failure !== undefined) return Promise.reject(failure);
+      if (this.#parked.length > 0) return Promise.resolve();
+      return t.readable(hint);
+    }
+    if (this.#parked.length > 0 || this.#closed) return Promise.resolve();
+    if (t.failure !== undefined) {
+      this.#pathFailed(t.failure);
+      return Promise.resolve();
+    }
+    // The control tick may take the record this wait is for: either wakes the caller.
+    const parked = this.#readWaiters.wait();
+    return Promise.race([
+      t.readable(hint).catch((err: unknown) => {
+        if (!this.#pathError(err)) throw err;
+      }),
+      parked,
+    ]).finally(() => {
+      t.cancelWait?.("read");
+    });
   }
 
   /** True once the peer closed and every message has been read. */
   get ended(): boolean {
-    return this.#transport.ended && this.#ahead === undefined;
+    return this.#rt.ended && this.#parked.length === 0;
   }
 
   /** Messages as they arrive; each view is valid until the next iteration (copy it to keep it). */
@@ -601,7 +816,7 @@ export class Connection {
         }
       }
       if (buffers.length === 0) {
-        if (this.#transport.ended || this.#closed) return;
+        if (this.ended || this.#closed) return;
         await this.readable();
       }
     }
@@ -630,16 +845,361 @@ export class Connection {
     });
   }
 
+  // ---- reconfiguration -------------------------------------------------------------------
+
+  /** What reconfigure.ts may do to this connection. */
+  #host(): PathHost {
+    return {
+      id: this.id,
+      epoch: () => Math.max(this.#epoch, this.#readEpoch, this.#switching?.epoch ?? 0),
+      kind: () => this.#wt.kind,
+      closed: () => this.closed,
+      sendControl: (bytes) => this.#sendControl(bytes),
+      adopt: (end, epoch, from, to) => this.#adopt(end, epoch, from, to),
+      resumeOn: (end) => this.#resumeOn(end),
+      fail: (err) => this.#pathFailed(err),
+      destroy: (err) => this.destroy(err),
+      emit: (name, event) => this.#emit(name, event),
+    };
+  }
+
+  #emit(name: "switch" | "drain", event: SwitchEvent): void {
+    publishSwitch(this.id, name, event);
+    this.#events?.emit(name, event);
+  }
+
+  /** Queues a control record behind everything written so far. */
+  #sendControl(bytes: Uint8Array, after?: () => void): void {
+    this.#sendQueue.push({
+      bytes,
+      offset: 0,
+      control: after === undefined ? {} : { after, stamp: true },
+      done: () => undefined,
+      fail: () => undefined,
+    });
+    this.#pump();
+  }
+
+  /**
+   * Both ends agreed on `end` for `epoch`: the writer ends its epoch with a marker on the old path
+   * and moves there; the reader moves there once the peer's marker arrives.
+   */
+  #adopt(end: TransportEnd, epoch: number, from: string, to: string): void {
+    this.#switching = { epoch, from, to, started: performance.now(), wrote: false, read: false };
+    if (end.maxRecordBytes < this.#maxRecord) {
+      end.destroy();
+      this.#pathFailed(new TransportError("EPROTOCOL", `new ${to} path takes records of ${end.maxRecordBytes} bytes`));
+      return;
+    }
+    this.#nextRead = { end, epoch };
+    // A marker that arrived before this path did left the reader waiting on a stand-in.
+    if (this.#rt instanceof PendingEnd) this.#installRead();
+    this.#sendControl(encodeNumbers(CTL_EPOCH_END, this.#epoch, this.#nextSeq), () => {
+      const old = this.#wt;
+      this.#wt = end;
+      this.#epoch = epoch;
+      this.#writeBlocked = false;
+      this.#maybeClose(old);
+      this.#switchStep("wrote");
+    });
+  }
+
+  /** The peer's marker arrived (or had arrived): read the new path. */
+  #installRead(): void {
+    const next = this.#nextRead;
+    if (next === undefined) return;
+    const pending = this.#rt;
+    this.#nextRead = undefined;
+    this.#rt = next.end;
+    this.#readEpoch = next.epoch;
+    if (pending instanceof PendingEnd) pending.settle();
+    this.#readWaiters.resolveAll();
+    this.#switchStep("read");
+  }
+
+  #switchStep(step: "wrote" | "read"): void {
+    const s = this.#switching;
+    if (s === undefined) return;
+    s[step] = true;
+    if (!s.wrote || !s.read) return;
+    this.#switching = undefined;
+    const event: SwitchEvent = {
+      from: s.from,
+      to: s.to,
+      epoch: s.epoch,
+      reason: "switch",
+      pauseMs: performance.now() - s.started,
+      resent: 0,
+    };
+    this.#ctl?.switched(event);
+    this.#emit("switch", event);
+  }
+
+  #control(record: InRecord): void {
+    const bytes = record.bytes;
+    const type = bytes[0];
+    const copy = bytes.slice(); // the record is freed below
+    const seq = record.seq >>> 0;
+    this.#records++;
+    this.#slots.push(null);
+    this.#freeReleased();
+    if (this.#ctl === undefined) {
+      this.#protocol(`control record (type ${type}) on a connection that is not reconfigurable`);
+    }
+    switch (type) {
+      case CTL_ACK: {
+        this.#kept?.ack(decodeNumbers(copy).seq);
+        return;
+      }
+      case CTL_EPOCH_END: {
+        const { seq: last } = decodeNumbers(copy);
+        if (seq !== this.#expectSeq >>> 0 || last !== this.#expectSeq) {
+          this.#protocol(`epoch-end marker after seq ${last}, but seq ${this.#expectSeq} is next`);
+        }
+        this.#endReadEpoch();
+        return;
+      }
+      case CTL_RESUME: {
+        this.#peerResumed(decodeNumbers(copy));
+        return;
+      }
+      default:
+        this.#ctl.control(copy);
+    }
+  }
+
+  /** Reading the old path is done: retire it (the application may still hold its records). */
+  #endReadEpoch(): void {
+    const old = this.#rt;
+    const upTo = this.#records;
+    if (this.#firstSlot < upTo) {
+      const entry: Retiring = { end: old, upTo, epoch: this.#readEpoch, timer: undefined };
+      entry.timer = setTimeout(() => this.#drainTimedOut(entry), this.#ctl?.drainTimeoutMs ?? 1000);
+      entry.timer.unref();
+      this.#retiring.push(entry);
+    }
+    if (this.#nextRead !== undefined) this.#installRead();
+    else this.#rt = new PendingEnd(old); // the new path is still being accepted
+    this.#maybeClose(old);
+  }
+
+  /** The application released every record of a retired path. */
+  #retired(entry: Retiring, _freed: boolean): void {
+    this.#retiring.shift();
+    clearTimeout(entry.timer);
+    queueMicrotask(() => this.#maybeClose(entry.end));
+  }
+
+  /** Old read buffers outlived the drain timeout: copy them to private memory, or end the connection. */
+  #drainTimedOut(entry: Retiring): void {
+    if (!this.#retiring.includes(entry) || this.#closed) return;
+    if (this.#ctl?.drainPolicy === "fail") {
+      this.destroy(
+        new DrainTimeoutError(
+          `connection ${this.id}: read buffers of epoch ${entry.epoch} were still held ${this.#ctl.drainTimeoutMs} ms after the switch`,
+        ),
+      );
+      return;
+    }
+    let copied = 0;
+    for (let i = 0; i < entry.upTo - this.#firstSlot; i++) {
+      const b = this.#slots.at(i);
+      if (b === null || b === undefined) continue;
+      b.rebind(b.bytes.slice());
+      this.#assembled.add(b);
+      this.#slots.set(i, null);
+      copied++;
+    }
+    this.#freeReleased();
+    this.#emit("drain", {
+      from: entry.end.kind,
+      to: this.#rt.kind,
+      epoch: entry.epoch,
+      reason: "drain",
+      pauseMs: 0,
+      resent: copied,
+    });
+  }
+
+  /** Closes an old end once nothing reads, writes or holds it any more. */
+  #maybeClose(end: TransportEnd): void {
+    if (end === this.#wt || end === this.#rt || end instanceof PendingEnd) return;
+    if (this.#retiring.some((r) => r.end === end)) return;
+    try {
+      end.close();
+    } catch {
+      // it failed already: nothing to flush
+    }
+  }
+
+  /** A transport error: true when a resume takes it over (reconfigurable, and a path failure). */
+  #pathError(err: unknown): boolean {
+    if (this.#ctl === undefined || this.#closed) return false;
+    if (!(err instanceof TransportError)) return false;
+    const failed = this.#wt.failure !== undefined || this.#rt.failure !== undefined;
+    if (err.code !== "EPEER" && err.code !== "EPROTOCOL" && !failed) return false;
+    this.#pathFailed(err);
+    return true;
+  }
+
+  /**
+   * A path failed. Without reconfiguration that is the connection's failure (thrown); with it,
+   * every path is dropped and the connection resumes on a fresh one (reconfigure.ts).
+   */
+  #pathFailed(err: Error): void {
+    if (this.#ctl === undefined || this.#closed || this.#transportClosed) throw err;
+    if (this.#resuming && this.#rt instanceof PendingEnd) return; // already waiting for a fresh path
+    this.#resuming = true;
+    this.#switching = undefined;
+    const dead = new Set<TransportEnd>([this.#wt, this.#rt]);
+    if (this.#nextRead !== undefined) dead.add(this.#nextRead.end);
+    for (const r of this.#retiring) {
+      dead.add(r.end);
+      clearTimeout(r.timer);
+    }
+    this.#nextRead = undefined;
+    const gone = new TransportError("EPEER", `connection ${this.id}: path dropped for a resume: ${err.message}`);
+    // Held read buffers viewed memory of those paths (an shm region is unmapped with its end):
+    // their messages were delivered; the buffers are lost (release() accepts them).
+    const parkedNow = new Set<ReadBuffer>();
+    for (let i = 0; i < this.#parked.length; i++) parkedNow.add(this.#parked.at(i) as ReadBuffer);
+    this.#slots.drain((b) => {
+      if (b !== null && b.state === "open") {
+        b.retire("lost");
+        if (!parkedNow.has(b)) this.#held--;
+      }
+    });
+    for (const b of parkedNow) this.#assembled.delete(b);
+    this.#firstSlot = this.#records;
+    this.#retiring = [];
+    // Messages taken ahead of the application are read again from the peer's copies.
+    const parked = this.#parked.peek();
+    if (parked !== undefined) {
+      this.#expectSeq = parked.seq;
+      this.#assembly = undefined;
+      this.#parked.clear();
+    }
+    // Reservations of the application die with their path; their numbers are given out again.
+    const reserved = this.#reserved.peek();
+    if (reserved !== undefined) {
+      this.#nextSeq = reserved.seq;
+      this.#kept?.truncate(reserved.seq);
+      this.#reserved.drain((b) => {
+        if (b.state === "open") b.retire("committed");
+      });
+    }
+    // Control records belonged to the dead paths; re-sent records are recomputed from the copies.
+    this.#sendQueue = this.#sendQueue.filter((o) => o.control === undefined && o.resend === undefined);
+    const stand = new PendingEnd(this.#wt);
+    this.#wt = stand;
+    this.#rt = stand;
+    for (const end of dead) {
+      if (!(end instanceof PendingEnd)) end.destroy(gone);
+      else end.settle();
+    }
+    this.#ctl.resume(err);
+  }
+
+  /** The point from which the peer must send again: everything before it is ours for good. */
+  #resumePoint(): number {
+    return this.#parked.peek()?.seq ?? this.#expectSeq;
+  }
+
+  /** A fresh path after a failure: tell the peer where to resume, read it; write once the peer says where. */
+  #resumeOn(end: TransportEnd): void {
+    const stand = this.#wt;
+    const view = end.reserve(16);
+    if (view === null || end.maxRecordBytes < this.#maxRecord) {
+      end.destroy();
+      this.destroy(new ResumeError(`connection ${this.id}: the resumed ${end.kind} path cannot take records`));
+      return;
+    }
+    this.#resumed = this.#epoch + 1;
+    const point = this.#resumePoint();
+    view.set(encodeNumbers(CTL_RESUME, this.#resumed, point));
+    end.publish(16, RECORD_CONTROL | WHOLE, this.#nextSeq >>> 0);
+    this.#ackedSeq = point;
+    this.#rt = end;
+    this.#readEpoch = this.#resumed;
+    this.#readWaiters.resolveAll();
+    // The writer stays on the stand-in until the peer's RESUME says what it has.
+    if (stand instanceof PendingEnd) this.#park(MAX_PARKED);
+  }
+
+  /** The peer's RESUME on the fresh path: re-send what it lacks, then write there. */
+  #peerResumed({ epoch, seq }: { epoch: number; seq: number }): void {
+    const kept = this.#kept as Retention;
+    if (!this.#resuming || seq < kept.base || seq > this.#nextSeq) {
+      this.destroy(
+        new ResumeError(
+          `connection ${this.id}: the peer resumes at seq ${seq}; copies are kept from ${kept.base} to ${this.#nextSeq}`,
+        ),
+      );
+      return;
+    }
+    kept.ack(seq);
+    const resend: Outgoing[] = [];
+    for (const r of kept.from(seq)) {
+      resend.push({
+        bytes: r.bytes,
+        offset: 0,
+        resend: { seq: r.seq, flags: r.flags },
+        done: () => undefined,
+        fail: () => undefined,
+      });
+    }
+    this.#sendQueue = [...resend, ...this.#sendQueue];
+    const stand = this.#wt;
+    this.#wt = this.#rt;
+    this.#epoch = Math.max(epoch, this.#resumed);
+    this.#readEpoch = this.#epoch;
+    this.#resuming = false;
+    this.#writeBlocked = false;
+    if (stand instanceof PendingEnd) stand.settle();
+    const event: SwitchEvent = {
+      from: this.#ctl?.lastKind ?? stand.kind,
+      to: this.#wt.kind,
+      epoch: this.#epoch,
+      reason: "resume",
+      pauseMs: this.#ctl?.resumeMs() ?? 0,
+      resent: resend.length,
+    };
+    this.#ctl?.resumed(event);
+    this.#emit("switch", event);
+    this.#pump();
+  }
+
+  /** Every few ms on a reconfigurable connection: notice failures, read control records, acknowledge. */
+  #onTick(): void {
+    if (this.#closed || this.#transportClosed) return;
+    const failure = this.#wt.failure ?? this.#rt.failure ?? this.#nextRead?.end.failure;
+    if (failure !== undefined) {
+      this.#pathFailed(failure);
+      return;
+    }
+    const before = this.#parked.length;
+    this.#park(MAX_PARKED);
+    if (this.#parked.length > before) this.#readWaiters.resolveAll();
+    if (this.#resuming) return;
+    const point = this.#resumePoint();
+    if (point !== this.#ackedSeq && this.#closing === undefined) {
+      this.#ackedSeq = point;
+      this.#sendControl(encodeNumbers(CTL_ACK, this.#readEpoch, point));
+    }
+  }
+
   // ---- ending ----------------------------------------------------------------------------
 
   /** Publishes what is queued, then closes the transport. Idempotent: every call gets the same promise. */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     this.#closing = (async () => {
-      while (this.#sendQueue.length > 0 && this.#transport.failure === undefined) await this.#drained();
+      await this.#ctl?.idle();
+      while (this.#sendQueue.length > 0 && this.#wt.failure === undefined && !this.#closed) await this.#drained();
       this.#transportClosed = true;
-      this.#ahead = undefined; // its memory goes with the transport, like held buffers
-      this.#transport.close();
+      this.#parked.clear(); // its memory goes with the transport, like held buffers
+      this.#stopReconfiguring();
+      for (const end of this.#ends()) end.close();
     })();
     return this.#closing;
   }
@@ -656,10 +1216,45 @@ export class Connection {
     for (const b of this.#assembled) if (b.state === "open") b.retire("released");
     this.#assembled.clear();
     this.#held = 0;
-    this.#ahead = undefined;
+    this.#parked.clear();
     this.#reserved.drain((b) => {
       if (b.state === "open") b.retire("committed");
     });
-    this.#transport.destroy(error);
+    this.#stopReconfiguring();
+    for (const end of this.#ends()) end.destroy(error);
+    this.#readWaiters.resolveAll();
   }
+
+  /** Every end this connection has open. */
+  #ends(): Set<TransportEnd> {
+    const ends = new Set<TransportEnd>([this.#wt, this.#rt]);
+    if (this.#nextRead !== undefined) ends.add(this.#nextRead.end);
+    for (const r of this.#retiring) ends.add(r.end);
+    return ends;
+  }
+
+  #stopReconfiguring(): void {
+    if (this.#tick !== undefined) clearInterval(this.#tick);
+    for (const r of this.#retiring) clearTimeout(r.timer);
+    this.#ctl?.close();
+  }
+}
+
+/**
+ * A reconfigurable connection over `end`: the side with role "listener" opens the resume
+ * endpoint and tells the peer; resolves once both ends know it (see reconfigure.ts).
+ */
+export async function openReconfigurable(
+  end: TransportEnd,
+  options: ReconfigureOptions,
+  connection: Omit<ConnectionOptions, "reconfigure"> = {},
+): Promise<Connection> {
+  const conn = new Connection(end, { ...connection, reconfigure: options });
+  try {
+    await conn.ready;
+  } catch (err) {
+    conn.destroy(err as Error);
+    throw err;
+  }
+  return conn;
 }

@@ -24,7 +24,17 @@ export interface TransportListener<Address> {
   setRef(ref: boolean): void;
 }
 
-type SocketKind = "unix" | "tcp";
+type SocketKind = "unix" | "tcp" | "tls";
+
+/** How a socket transport other than plain net makes its server and sockets (tls). */
+export interface SocketLayer {
+  createServer(): net.Server;
+  /** The server event of a connection ready for records. */
+  readonly connectionEvent: string;
+  connect(): net.Socket;
+  /** The socket event once it is ready for records. */
+  readonly connectEvent: string;
+}
 
 export async function listenNet<Address>(
   kind: SocketKind,
@@ -33,8 +43,9 @@ export async function listenNet<Address>(
   options: StreamEndOptions,
   address: (server: net.Server) => Address,
   prepare: (socket: net.Socket) => void = () => {},
+  layer?: Omit<SocketLayer, "connect" | "connectEvent">,
 ): Promise<TransportListener<Address>> {
-  const server = net.createServer({ allowHalfOpen: true });
+  const server = layer?.createServer() ?? net.createServer({ allowHalfOpen: true });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(listen, () => {
@@ -46,7 +57,15 @@ export async function listenNet<Address>(
     const hint = code === "EADDRINUSE" ? ": something listens there already, or a stale socket file is left" : "";
     throw new FableError(code, `cannot listen on ${label}: ${(error as Error).message}${hint}`, { cause: error });
   });
-  return new NetListener(kind, label, server, options, address(server), prepare);
+  return new NetListener(
+    kind,
+    label,
+    server,
+    options,
+    address(server),
+    prepare,
+    layer?.connectionEvent ?? "connection",
+  );
 }
 
 class NetListener<Address> implements TransportListener<Address> {
@@ -61,8 +80,9 @@ class NetListener<Address> implements TransportListener<Address> {
     options: StreamEndOptions,
     readonly address: Address,
     prepare: (socket: net.Socket) => void,
+    connectionEvent: string,
   ) {
-    server.on("connection", (socket: net.Socket) => {
+    server.on(connectionEvent, (socket: net.Socket) => {
       if (this.unaccepted.length >= MAX_UNACCEPTED) {
         socket.destroy();
         return;
@@ -106,9 +126,10 @@ export function connectNet(
   connect: net.NetConnectOpts,
   options: StreamEndOptions,
   prepare: (socket: net.Socket) => void = () => {},
+  layer?: Pick<SocketLayer, "connect" | "connectEvent">,
 ): Promise<TransportEnd> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ ...connect, allowHalfOpen: true });
+    const socket = layer?.connect() ?? net.connect({ ...connect, allowHalfOpen: true });
     const failed = (error: NodeJS.ErrnoException): void => {
       const code = error.code ?? error.name;
       reject(
@@ -118,7 +139,7 @@ export function connectNet(
       );
     };
     socket.once("error", failed);
-    socket.once("connect", () => {
+    socket.once(layer?.connectEvent ?? "connect", () => {
       socket.off("error", failed);
       prepare(socket);
       resolve(new StreamEnd({ kind, label, input: socket, output: socket, options }));

@@ -91,7 +91,7 @@ export interface SocketAddresses {
 }
 
 export interface StreamEndInit {
-  readonly kind: Extract<TransportKind, "unix" | "tcp" | "pipe">;
+  readonly kind: Extract<TransportKind, "unix" | "tcp" | "tls" | "pipe">;
   /** Names the end in error messages, e.g. "unix:///run/x.sock". */
   readonly label: string;
   readonly input: Readable;
@@ -101,7 +101,7 @@ export interface StreamEndInit {
 }
 
 export class StreamEnd implements TransportEnd, FrameSink {
-  readonly kind: "unix" | "tcp" | "pipe";
+  readonly kind: "unix" | "tcp" | "tls" | "pipe";
   readonly trust: Trust;
   readonly sharedMemory = false;
   readonly maxRecordBytes: number;

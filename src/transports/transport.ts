@@ -1,6 +1,6 @@
 /**
  * The transport contract: one end of a duplex, ordered, reliable path of *records* between two
- * peers. Every transport (memory, sab, shm, unix, tcp, pipe) implements it in one file of this
+ * peers. Every transport (memory, sab, shm, unix, tcp, tls, pipe) implements it in one file of this
  * folder and passes one conformance suite (test/transports/conformance.ts).
  *
  * What a transport promises
@@ -52,7 +52,7 @@ export const RECORD_CONTROL = 4;
 /** Flags the channel may set; a transport carries them unchanged and rejects others. */
 export const RECORD_FLAGS_MASK = 0xff;
 
-export type TransportKind = "memory" | "sab" | "shm" | "unix" | "tcp" | "pipe";
+export type TransportKind = "memory" | "sab" | "shm" | "unix" | "tcp" | "tls" | "pipe";
 export type Trust = "trusted" | "untrusted";
 
 export interface InRecord {

@@ -1,0 +1,460 @@
+/**
+ * Live reconfiguration of a connection (DESIGN.md "Reconfiguration"): its transport is switched
+ * while messages flow, with no loss, duplication or reordering. This module holds the agreement
+ * between the two ends; connection.ts holds the per-record mechanics. The rules:
+ *
+ * Sequence numbers and control records
+ * - Every data record (a whole message or one fragment) has the connection's next sequence number
+ *   in its direction; control records (RECORD_CONTROL) carry the writer's next number but take
+ *   none. A reconfigurable connection fragments at PATH_RECORD_BYTES, so any record fits any path.
+ *
+ * Setup (openReconfigurable)
+ * - The end with role "listener" opens a resume endpoint (a unix socket in a private 0700
+ *   directory, or tcp) with a random token and sends SETUP {address, token}; the "connector" end
+ *   is ready once it has it. Only the connector dials it; only the listener accepts on it.
+ *
+ * A switch (reconfigure(spec)), both directions
+ * 1. The initiator opens a one-off endpoint of the new kind (private 0700 directory for shm/unix;
+ *    tcp on loopback) with a fresh token, and sends OFFER {epoch, spec, address, token} on the
+ *    current path. Epoch = highest epoch either end has seen + 1.
+ * 2. The responder dials it; the first record on the new end is HELLO {token}, checked in
+ *    constant time by the endpoint before the connection sees the end (strangers are dropped).
+ *    If it cannot dial it sends DECLINE {epoch, reason}; the initiator's reconfigure() rejects
+ *    with ReconfigureError and nothing changes.
+ * 3. Each end, once it has the new end (the responder after dialing, the initiator after
+ *    accepting): its writer publishes, behind everything it has written, an EPOCH_END marker
+ *    {old epoch, next seq} on the old path, then writes only on the new path.
+ * 4. Each reader delivers the old path up to the peer's marker (checking that the marker's seq is
+ *    the next one expected), then reads the new path. Records arriving early on the new path wait
+ *    in it. Read buffers carry the epoch of the path they came from.
+ * 5. An old path is closed once this end's marker is out, the peer's marker is in, and the
+ *    application released every read buffer viewing it. Buffers still held drainTimeoutMs after the
+ *    switch are copied to private memory ("copy", default, reported by a "drain" event) or the
+ *    connection ends with DrainTimeoutError ("fail").
+ * 6. When both directions are on the new path, the "switch" event fires (and
+ *    diagnostics_channel "fable:connection:switch"). Offers cross: the listener's wins; the
+ *    connector abandons its own (its reconfigure() rejects) and answers the listener's.
+ *
+ * Acknowledgements and failures
+ * - A writer keeps a copy of every record it published until the peer acknowledges it. Readers
+ *   acknowledge off the hot path: a timer (tickMs) sends ACK {next seq} when it moved. A writer
+ *   with more than retainBytes unacknowledged waits (back-pressure).
+ * - Any path failing abruptly (reset, peer ring corrupt, region unmapped) drops every path of the
+ *   connection; the connector dials the resume endpoint (retrying) and the listener accepts. Each
+ *   end sends RESUME {epoch, next seq it lacks} first on the fresh path; each writer re-sends its
+ *   copies from the peer's seq, then goes on. A reader drops a record behind its next seq (a
+ *   duplicate). Messages the connection had taken ahead of the application are read again;
+ *   read buffers the application held on the dead path become unusable (their messages were
+ *   delivered). No fresh path within timeoutMs: the connection fails with ResumeError.
+ * - A peer that breaks these rules (bad control record, marker at the wrong seq, a resume point
+ *   outside the copies) fails the connection with a typed error; it cannot make us allocate more
+ *   than retainBytes for it or read outside a record.
+ */
+import diagnostics from "node:diagnostics_channel";
+import { FableError } from "../errors.js";
+import { TransportError, type TransportEnd } from "../transports/transport.js";
+import type { TlsCredentials } from "../transports/tls.js";
+import {
+  checkAddress,
+  checkSpec,
+  checkToken,
+  CTL_DECLINE,
+  CTL_OFFER,
+  CTL_SETUP,
+  decodeJson,
+  dialEndpoint,
+  encodeJson,
+  Endpoint,
+  ReconfigureError,
+  type PathAddress,
+  type PathSpec,
+} from "./paths.js";
+
+export { ReconfigureError } from "./paths.js";
+
+export interface ReconfigureOptions {
+  /** Which end opens the resume endpoint ("listener") and which dials it ("connector"). */
+  readonly role: "listener" | "connector";
+  /** How long the application may hold read buffers of a retired path (default 1000 ms). */
+  readonly drainTimeoutMs?: number;
+  /** After the drain timeout: copy them to private memory (default) or fail the connection. */
+  readonly drainPolicy?: "copy" | "fail";
+  /** Most unacknowledged bytes kept for re-sending (default 64 MiB); more makes the writer wait. */
+  readonly retainBytes?: number;
+  /** Period of the control timer: acknowledgements, control records, failure checks (default 5 ms). */
+  readonly tickMs?: number;
+  /** Time to build a new path or resume on one (default 5000 ms). */
+  readonly timeoutMs?: number;
+  /** Transport of the resume endpoint (default "unix"; "tcp" when the ends may be on two hosts). */
+  readonly resume?: "unix" | "tcp";
+  /** Directory under which private endpoint directories are made (default: the OS temp dir). */
+  readonly dir?: string;
+  /** tcp and tls endpoints listen on this host (default 127.0.0.1). */
+  readonly host?: string;
+  /** This end's credentials for tls paths (a leaf of the per-user CA, src/daemon/tls-ca.ts). */
+  readonly tls?: TlsCredentials;
+}
+
+/** A switch or resume that happened (also a drain: `resent` then counts buffers copied). */
+export interface SwitchEvent {
+  readonly from: string;
+  readonly to: string;
+  readonly epoch: number;
+  readonly reason: string;
+  /** From agreeing on the path (or the failure) to both directions on the new one. */
+  readonly pauseMs: number;
+  /** Records re-sent after a resume. */
+  readonly resent: number;
+}
+
+/** Old read buffers were still held when the drain timeout ran out (policy "fail"). */
+export class DrainTimeoutError extends FableError {
+  constructor(message: string) {
+    super("EDRAIN", message);
+  }
+}
+
+/** A failed path could not be replaced in time, or the peer's resume was inconsistent. */
+export class ResumeError extends FableError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("ERESUME", message, options);
+  }
+}
+
+const switchChannel = diagnostics.channel("fable:connection:switch");
+
+/** Publishes a switch, resume or drain on `node:diagnostics_channel` "fable:connection:switch". */
+export function publishSwitch(connection: number, name: string, event: SwitchEvent): void {
+  if (switchChannel.hasSubscribers) switchChannel.publish({ connection, event: name, ...event });
+}
+
+/** What the controller may do to its connection (closures made by the Connection). */
+export interface PathHost {
+  readonly id: number;
+  epoch(): number;
+  kind(): string;
+  closed(): boolean;
+  sendControl(bytes: Uint8Array): void;
+  adopt(end: TransportEnd, epoch: number, from: string, to: string): void;
+  resumeOn(end: TransportEnd): void;
+  fail(err: Error): void;
+  destroy(err: Error): void;
+  emit(name: "switch" | "drain", event: SwitchEvent): void;
+}
+
+interface Offer {
+  readonly epoch: number;
+  readonly endpoint: Endpoint;
+  abort: (err: Error) => void;
+}
+
+/** One connection's side of the agreement. */
+export class PathControl {
+  readonly ready: Promise<void>;
+  readonly drainTimeoutMs: number;
+  readonly drainPolicy: "copy" | "fail";
+  /** Kind of the path that failed last (for the resume event). */
+  lastKind = "";
+  readonly #host: PathHost;
+  readonly #options: ReconfigureOptions;
+  readonly #timeoutMs: number;
+  #setReady!: () => void;
+  #failReady!: (err: Error) => void;
+  #resumeEndpoint: Endpoint | undefined;
+  #resumeAt: { address: PathAddress; token: Uint8Array } | undefined;
+  #chain: Promise<unknown> = Promise.resolve();
+  #offer: Offer | undefined;
+  #switched: ((event: SwitchEvent) => void) | undefined;
+  #failedAt = 0;
+  #resuming: { deadline: NodeJS.Timeout; dialing: boolean } | undefined;
+  #closed = false;
+
+  constructor(host: PathHost, options: ReconfigureOptions) {
+    this.#host = host;
+    this.#options = options;
+    if (options.role !== "listener" && options.role !== "connector") {
+      throw new ReconfigureError(`role must be "listener" or "connector", not ${JSON.stringify(options.role)}`);
+    }
+    this.#timeoutMs = options.timeoutMs ?? 5000;
+    this.drainTimeoutMs = options.drainTimeoutMs ?? 1000;
+    this.drainPolicy = options.drainPolicy ?? "copy";
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.#setReady = resolve;
+      this.#failReady = reject;
+    });
+    this.ready.catch(() => undefined);
+    if (options.role === "listener") void this.#openResume();
+    else {
+      const timer = setTimeout(
+        () => this.#failReady(new ReconfigureError(`the peer sent no resume endpoint within ${this.#timeoutMs} ms`)),
+        this.#timeoutMs,
+      );
+      timer.unref();
+      void this.ready.then(
+        () => clearTimeout(timer),
+        () => clearTimeout(timer),
+      );
+    }
+  }
+
+  async #openResume(): Promise<void> {
+    try {
+      const endpoint = await Endpoint.open({ kind: this.#options.resume ?? "unix" }, this.#endpointOptions());
+      if (this.#closed) {
+        await endpoint.close();
+        return;
+      }
+      this.#resumeEndpoint = endpoint;
+      this.#host.sendControl(
+        encodeJson(CTL_SETUP, { address: endpoint.address, token: Buffer.from(endpoint.token).toString("hex") }),
+      );
+      this.#setReady();
+      void this.#acceptResumes(endpoint);
+    } catch (err) {
+      this.#failReady(err as Error);
+    }
+  }
+
+  /** The listener's side of resuming: every dial with the token starts the connection over on that end. */
+  async #acceptResumes(endpoint: Endpoint): Promise<void> {
+    for (;;) {
+      let end: TransportEnd;
+      try {
+        end = await endpoint.accept(undefined);
+      } catch {
+        return; // closed
+      }
+      if (this.#closed || this.#host.closed()) {
+        end.destroy();
+        return;
+      }
+      // The connector dialed: whatever we thought of our paths, it saw one fail.
+      this.#host.fail(new TransportError("EPEER", `connection ${this.#host.id}: the peer resumed`));
+      this.#host.resumeOn(end);
+    }
+  }
+
+  #endpointOptions(): { dir?: string; host?: string; tls?: TlsCredentials } {
+    return {
+      ...(this.#options.tls !== undefined ? { tls: this.#options.tls } : {}),
+      ...(this.#options.dir !== undefined ? { dir: this.#options.dir } : {}),
+      ...(this.#options.host !== undefined ? { host: this.#options.host } : {}),
+    };
+  }
+
+  /** Switches to `spec`; serialised with other switches of this end. */
+  reconfigure(spec: PathSpec, reason: string): Promise<SwitchEvent> {
+    let checked: PathSpec;
+    try {
+      checked = checkSpec(spec);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    const run = this.#chain.then(
+      () => this.#switch(checked, reason),
+      () => this.#switch(checked, reason),
+    );
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Resolves when no switch of this end is under way. */
+  idle(): Promise<void> {
+    return this.#chain.then(() => undefined);
+  }
+
+  async #switch(spec: PathSpec, reason: string): Promise<SwitchEvent> {
+    await this.ready;
+    if (this.#closed) throw new ReconfigureError(`connection ${this.#host.id} is closed`);
+    const epoch = this.#host.epoch() + 1;
+    const from = this.#host.kind();
+    const endpoint = await Endpoint.open(spec, this.#endpointOptions());
+    const offer: Offer = { epoch, endpoint, abort: () => undefined };
+    const aborted = new Promise<never>((_, reject) => (offer.abort = reject));
+    aborted.catch(() => undefined);
+    this.#offer = offer;
+    try {
+      this.#host.sendControl(
+        encodeJson(CTL_OFFER, {
+          epoch,
+          spec,
+          address: endpoint.address,
+          token: Buffer.from(endpoint.token).toString("hex"),
+        }),
+      );
+      const end = await Promise.race([endpoint.accept(this.#timeoutMs), aborted]);
+      void endpoint.close();
+      if (this.#offer !== offer) {
+        end.destroy();
+        throw new ReconfigureError(`switch to ${spec.kind} was interrupted`);
+      }
+      const done = new Promise<SwitchEvent>((resolve) => (this.#switched = resolve));
+      this.#host.adopt(end, epoch, from, spec.kind);
+      const event = await Promise.race([done, aborted]);
+      return { ...event, reason };
+    } finally {
+      if (this.#offer === offer) this.#offer = undefined;
+      this.#switched = undefined;
+      void endpoint.close();
+    }
+  }
+
+  /** Both directions are on the new path. */
+  switched(event: SwitchEvent): void {
+    this.#switched?.(event);
+  }
+
+  /** A control record this module owns (SETUP, OFFER, DECLINE). */
+  control(bytes: Uint8Array): void {
+    const type = bytes[0];
+    const body = decodeJson(bytes);
+    if (type === CTL_SETUP) {
+      if (this.#options.role !== "connector") throw new TransportError("EPROTOCOL", "SETUP sent to the listener end");
+      this.#resumeAt = { address: checkAddress(body.address), token: checkToken(body.token) };
+      this.#setReady();
+      return;
+    }
+    if (type === CTL_OFFER) {
+      const epoch = body.epoch;
+      if (typeof epoch !== "number" || !Number.isInteger(epoch) || epoch < 0 || epoch > 0xffffffff) {
+        throw new TransportError("EPROTOCOL", `OFFER with epoch ${String(epoch)}`);
+      }
+      const address = checkAddress(body.address);
+      const token = checkToken(body.token);
+      let spec: PathSpec;
+      try {
+        spec = checkSpec(body.spec);
+      } catch (err) {
+        this.#host.sendControl(encodeJson(CTL_DECLINE, { epoch, reason: (err as Error).message }));
+        return;
+      }
+      if (epoch <= this.#host.epoch()) return; // stale: an offer the peer abandoned
+      const mine = this.#offer;
+      if (mine !== undefined) {
+        if (this.#options.role === "listener") return; // crossing offers: ours wins
+        this.#offer = undefined;
+        mine.abort(new ReconfigureError(`switch abandoned: the peer offered epoch ${epoch} at the same time`));
+      }
+      const run = this.#chain.then(() => this.#answer(epoch, spec, address, token));
+      this.#chain = run.catch(() => undefined);
+      return;
+    }
+    if (type === CTL_DECLINE) {
+      const offer = this.#offer;
+      if (offer !== undefined && body.epoch === offer.epoch) {
+        this.#offer = undefined;
+        offer.abort(new ReconfigureError(`the peer declined the switch: ${String(body.reason).slice(0, 200)}`));
+      }
+      return;
+    }
+    throw new TransportError("EPROTOCOL", `unknown control record type ${type}`);
+  }
+
+  async #answer(epoch: number, spec: PathSpec, address: PathAddress, token: Uint8Array): Promise<void> {
+    if (this.#closed || epoch <= this.#host.epoch()) return;
+    const from = this.#host.kind();
+    let end: TransportEnd;
+    try {
+      end = await dialEndpoint(address, token, spec, { timeoutMs: this.#timeoutMs, ...this.#endpointOptions() });
+    } catch (err) {
+      if (!this.#host.closed()) {
+        this.#host.sendControl(encodeJson(CTL_DECLINE, { epoch, reason: (err as Error).message }));
+      }
+      return;
+    }
+    if (this.#closed || this.#host.closed() || this.#resuming !== undefined) {
+      end.destroy();
+      return;
+    }
+    const done = new Promise<SwitchEvent>((resolve) => (this.#switched = resolve));
+    this.#host.adopt(end, epoch, from, spec.kind);
+    // The next switch of this end waits for this one (or for a resume that replaces it).
+    await Promise.race([done, this.#resumeStarted()]);
+    this.#switched = undefined;
+  }
+
+  #resumeWaiters: (() => void)[] = [];
+
+  #resumeStarted(): Promise<void> {
+    return new Promise((resolve) => this.#resumeWaiters.push(resolve));
+  }
+
+  /** Every path was dropped after `err`: get a fresh one (dial as connector, wait as listener). */
+  resume(err: Error): void {
+    if (this.#closed) return;
+    const offer = this.#offer;
+    this.#offer = undefined;
+    offer?.abort(new ReconfigureError(`switch interrupted: a path failed (${err.message}); the connection resumes`));
+    const waiters = this.#resumeWaiters;
+    this.#resumeWaiters = [];
+    for (const w of waiters) w();
+    this.lastKind = this.#host.kind();
+    if (this.#resuming === undefined) {
+      this.#failedAt = performance.now();
+      const deadline = setTimeout(() => {
+        this.#host.destroy(
+          new ResumeError(
+            `connection ${this.#host.id}: no fresh path within ${this.#timeoutMs} ms after: ${err.message}`,
+            { cause: err },
+          ),
+        );
+      }, this.#timeoutMs);
+      deadline.unref();
+      this.#resuming = { deadline, dialing: false };
+    }
+    if (this.#options.role === "connector" && !this.#resuming.dialing) void this.#dialResume();
+  }
+
+  async #dialResume(): Promise<void> {
+    const state = this.#resuming;
+    const at = this.#resumeAt;
+    if (state === undefined) return;
+    if (at === undefined) {
+      this.#host.destroy(
+        new ResumeError(`connection ${this.#host.id}: a path failed before the resume endpoint was agreed`),
+      );
+      return;
+    }
+    state.dialing = true;
+    try {
+      for (let delay = 1; !this.#closed && this.#resuming === state; delay = Math.min(delay * 2, 50)) {
+        try {
+          const end = await dialEndpoint(at.address, at.token, { kind: at.address.kind === "tcp" ? "tcp" : "unix" });
+          if (this.#closed || this.#resuming !== state) {
+            end.destroy();
+            return;
+          }
+          this.#host.resumeOn(end);
+          return;
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        }
+      }
+    } finally {
+      state.dialing = false;
+    }
+  }
+
+  /** The connection runs on a fresh path again. */
+  resumed(_event: SwitchEvent): void {
+    if (this.#resuming !== undefined) clearTimeout(this.#resuming.deadline);
+    this.#resuming = undefined;
+  }
+
+  resumeMs(): number {
+    return performance.now() - this.#failedAt;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#resuming !== undefined) clearTimeout(this.#resuming.deadline);
+    this.#resuming = undefined;
+    const offer = this.#offer;
+    this.#offer = undefined;
+    offer?.abort(new ReconfigureError(`connection ${this.#host.id} closed during a switch`));
+    this.#failReady(new ReconfigureError(`connection ${this.#host.id} closed before it was ready`));
+    void this.#resumeEndpoint?.close();
+    for (const w of this.#resumeWaiters) w();
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The `tls` transport (`tls://host:port`): records framed (stream-framing.ts) on a TLS connection
+ * over TCP, both ends verified: the server asks for and checks the client's certificate, the client
+ * checks the server's, each against the CA it is given (`ca`), and nothing else is trusted (no
+ * system roots). Keys and certificates come from the caller (the daemon holds a per-user CA,
+ * src/daemon/tls-ca.ts); this module never reads or makes them. Nagle is off, as for tcp.
+ */
+import net from "node:net";
+import tls from "node:tls";
+import { UsageError } from "../errors.js";
+import { connectNet, listenNet, type TransportListener } from "./net-listener.js";
+import type { StreamEndOptions } from "./stream-end.js";
+import type { TcpAddress } from "./tcp.js";
+import type { TransportEnd } from "./transport.js";
+
+/** PEM key and certificate of this end, and the CA (one or more PEM certificates) its peer must chain to. */
+export interface TlsCredentials {
+  readonly key: string;
+  readonly cert: string;
+  readonly ca: string;
+}
+
+export interface TlsOptions extends StreamEndOptions {
+  readonly credentials: TlsCredentials;
+  /** Client: the name the server's certificate must carry (default: the host dialed). */
+  readonly servername?: string;
+}
+
+const noDelay = (socket: net.Socket): void => {
+  socket.setNoDelay(true);
+};
+
+function checkCredentials(options: TlsOptions | undefined): TlsCredentials {
+  const c = options?.credentials;
+  for (const field of ["key", "cert", "ca"] as const) {
+    if (typeof c?.[field] !== "string" || !c[field].includes("-----BEGIN")) {
+      throw new UsageError(
+        `tls: credentials.${field} must be PEM text (see src/daemon/tls-ca.ts), got ${typeof c?.[field]}`,
+      );
+    }
+  }
+  return c as TlsCredentials;
+}
+
+function streamOptions(options: TlsOptions): StreamEndOptions {
+  const { credentials: _c, servername: _s, ...rest } = options;
+  return rest;
+}
+
+/** Listens on host (default 127.0.0.1) and port (default 0); accepts only clients with a certificate from `ca`. */
+export function listenTls(
+  at: { readonly host?: string; readonly port?: number },
+  options: TlsOptions,
+): Promise<TransportListener<TcpAddress>> {
+  const { key, cert, ca } = checkCredentials(options);
+  const host = at.host ?? "127.0.0.1";
+  const port = at.port ?? 0;
+  return listenNet(
+    "tls",
+    `tls://${host}:${port}`,
+    { host, port },
+    streamOptions(options),
+    (server) => ({ host, port: (server.address() as net.AddressInfo).port }),
+    noDelay,
+    {
+      createServer: () =>
+        tls.createServer({
+          key,
+          cert,
+          ca,
+          requestCert: true,
+          rejectUnauthorized: true,
+          allowHalfOpen: true,
+          minVersion: "TLSv1.3",
+        }),
+      connectionEvent: "secureConnection",
+    },
+  );
+}
+
+export function connectTls(address: TcpAddress, options: TlsOptions): Promise<TransportEnd> {
+  const { key, cert, ca } = checkCredentials(options);
+  return connectNet(
+    "tls",
+    `tls://${address.host}:${address.port}`,
+    { host: address.host, port: address.port },
+    streamOptions(options),
+    noDelay,
+    {
+      connect: () =>
+        tls.connect({
+          // Half-open like the other socket transports (net.Socket's option, passed on by tls).
+          ...({ allowHalfOpen: true } as tls.ConnectionOptions),
+          host: address.host,
+          port: address.port,
+          key,
+          cert,
+          ca,
+          // An IP is checked against the certificate's IP names; SNI carries host names only.
+          ...(options.servername !== undefined || net.isIP(address.host) === 0
+            ? { servername: options.servername ?? address.host }
+            : {}),
+          rejectUnauthorized: true,
+          minVersion: "TLSv1.3",
+        }),
+      connectEvent: "secureConnect",
+    },
+  );
+}

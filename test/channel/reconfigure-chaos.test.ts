@@ -1,0 +1,151 @@
+/**
+ * Chaos: two real processes stream sequence-numbered messages of mixed sizes (1 B to 1 MiB) both
+ * ways at full speed while random switches among shm (spin, block, adaptive), unix, tcp and tls, from
+ * either end, and abrupt path kills (socket destroyed, shm liveness cut and region torn down) from
+ * either end happen; each side checks every message of the other exactly once, in order, byte for
+ * byte. Seeded and repeatable: FABLE_CHAOS_SEED=<n> repeats a run (the seed is reported).
+ * FABLE_CHAOS_SWITCHES and FABLE_CHAOS_KILLS set the run (defaults 1000 and 50, kills spread
+ * through it). A switch costs a few process turns of both ends, so on a loaded machine the run can
+ * exceed CI's budget: FABLE_CHAOS_BUDGET_S (default 45; 0 = none) stops it early (what was done is
+ * reported, and at least 20 switches and 2 kills must be done). FABLE_CHAOS_BUDGET_S=0 for the full run.
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, fork } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { openReconfigurable } from "../../src/channel/connection.js";
+import type { PathSpec } from "../../src/channel/paths.js";
+import { issueLeaf } from "../../src/daemon/tls-ca.js";
+import { listenUnix } from "../../src/transports/unix.js";
+import { killPath, random, Streams } from "../kit/chaos-stream.js";
+
+const SPECS: readonly PathSpec[] = [
+  { kind: "shm", wait: "spin" },
+  { kind: "shm", wait: "block" },
+  { kind: "shm", wait: "adaptive" },
+  { kind: "unix" },
+  { kind: "tcp" },
+  { kind: "tls" },
+];
+
+const dir = mkdtempSync(join(tmpdir(), "fable-chaos-"));
+let child: ChildProcess | undefined;
+after(() => {
+  child?.kill("SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
+});
+
+type ChildEvent =
+  | { event: "ready" }
+  | { event: "switched" }
+  | { event: "refused" | "failed"; message: string }
+  | { event: "stopped"; sent: number }
+  | { event: "received"; count: number; error?: string };
+
+it("delivers every message exactly once, in order, through random switches and path kills", async (t) => {
+  const seed = Number(process.env.FABLE_CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
+  const wantSwitches = Number(process.env.FABLE_CHAOS_SWITCHES ?? 1000);
+  const wantKills = Number(process.env.FABLE_CHAOS_KILLS ?? 50);
+  const budgetMs = Number(process.env.FABLE_CHAOS_BUDGET_S ?? 45) * 1000;
+  const started = Date.now();
+  const overBudget = (): boolean => budgetMs > 0 && Date.now() - started > budgetMs;
+  t.diagnostic(`seed ${seed} (repeat with FABLE_CHAOS_SEED=${seed})`);
+  const rng = random(seed);
+
+  const ca = join(dir, "ca");
+  const tls = issueLeaf(ca, "parent");
+  issueLeaf(ca, "child");
+  const path = join(dir, "chaos.sock");
+  const listener = await listenUnix(path);
+  const script = fileURLToPath(new URL("../kit/reconfigure-peer.js", import.meta.url));
+  const peer = fork(script, [path, String(seed), dir, ca], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  child = peer;
+  const events: ChildEvent[] = [];
+  let wake: (() => void) | undefined;
+  peer.on("message", (m: ChildEvent) => {
+    events.push(m);
+    wake?.();
+  });
+  const exited = new Promise<never>((_, reject) =>
+    peer.once("exit", (code) => reject(new Error(`the peer process exited (${code}); seed ${seed}`))),
+  );
+  exited.catch(() => undefined);
+  const next = async <E extends ChildEvent["event"]>(...names: E[]): Promise<Extract<ChildEvent, { event: E }>> => {
+    for (;;) {
+      const i = events.findIndex((e) => (names as string[]).includes(e.event) || e.event === "failed");
+      if (i >= 0) {
+        const [e] = events.splice(i, 1);
+        if (e?.event === "failed") throw new Error(`the peer's connection failed: ${e.message}; seed ${seed}`);
+        return e as Extract<ChildEvent, { event: E }>;
+      }
+      await Promise.race([new Promise<void>((resolve) => (wake = resolve)), exited]);
+    }
+  };
+
+  const conn = await openReconfigurable(await listener.accept(), { role: "listener", dir, tls, timeoutMs: 10_000 });
+  await listener.close();
+  await next("ready");
+  const streams = new Streams(conn, seed, seed + 1);
+  const writing = streams.write();
+  const reading = streams.read();
+  reading.catch(() => undefined);
+
+  let switches = 0;
+  let refused = 0;
+  let kills = 0;
+  const resumes: number[] = [];
+  conn.on("switch", (e) => {
+    if (e.reason === "resume") resumes.push(e.resent);
+  });
+  while ((switches < wantSwitches || kills < wantKills) && !overBudget()) {
+    const killNow = kills < wantKills && (switches >= wantSwitches || rng() < wantKills / (wantSwitches + wantKills));
+    const ours = rng() < 0.6;
+    if (killNow) {
+      if (ours) assert.ok(killPath(conn.transport) || true);
+      else peer.send({ cmd: "kill" });
+      kills++;
+      continue;
+    }
+    const spec = SPECS[Math.floor(rng() * SPECS.length)] as PathSpec;
+    let ok: boolean;
+    if (ours)
+      ok = await conn.reconfigure(spec).then(
+        () => true,
+        () => false,
+      );
+    else {
+      peer.send({ cmd: "switch", spec });
+      const answer: { event: string } = await next("switched", "refused");
+      ok = answer.event === "switched";
+    }
+    if (ok) switches++;
+    else refused++;
+    assert.equal(streams.error, undefined, `seed ${seed}`);
+  }
+
+  streams.stop();
+  const sent = await writing;
+  peer.send({ cmd: "stop" });
+  const theirs = (await next("stopped")).sent;
+  peer.send({ cmd: "expect", count: sent });
+  await streams.until(theirs);
+  const received = await next("received");
+  t.diagnostic(
+    `seed ${seed}: ${switches} switches (${refused} interrupted), ${kills} kills, ${resumes.length} resumes ` +
+      `re-sending ${resumes.reduce((a, b) => a + b, 0)} records; messages ${sent} one way, ${theirs} the other`,
+  );
+  assert.equal(streams.error, undefined, `seed ${seed}`);
+  assert.equal(received.error, undefined, `seed ${seed}`);
+  assert.equal(received.count, sent, `seed ${seed}`);
+  assert.equal(streams.received, theirs, `seed ${seed}`);
+  if (overBudget()) {
+    t.diagnostic(`stopped by FABLE_CHAOS_BUDGET_S after ${switches} of ${wantSwitches} switches`);
+    assert.ok(switches >= Math.min(20, wantSwitches) && kills >= Math.min(2, wantKills), `seed ${seed}`);
+  } else assert.ok(switches >= wantSwitches && kills >= wantKills);
+  assert.ok(sent > 0 && theirs > 0);
+  await conn.close();
+  peer.disconnect();
+});
