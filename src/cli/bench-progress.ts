@@ -1,8 +1,8 @@
 /**
  * What `fable bench` says while it runs, on stderr. On a terminal: the progress bar (estimated time,
  * the round running). Anywhere else (a file, a CI log): one line at the start (tests, rounds, the
- * estimate) and one short line per mechanism whose rounds are all done, so a log never sits silent
- * for minutes. Nothing here touches stdout, which carries the summary or the JSON document.
+ * estimate), one per pass over the tests, and one short line per mechanism whose rounds are all done,
+ * so a log never sits silent for minutes. Nothing here touches stdout, which carries the summary or the JSON document.
  */
 import { SingleBar } from "cli-progress";
 import { type BenchConfig, type BenchHooks, estimateMs, planTests } from "../bench/orchestrator.js";
@@ -75,8 +75,16 @@ export function startProgress(
     `fable bench: ${tests.length} tests of ${mechanisms.length} mechanisms x ${config.rounds} rounds ` +
       `(${tests.length * config.rounds} probe runs), about ${duration(estimateRunMs(config))}; ${sentinel}`,
   );
+  let pass = 0;
   return {
     hooks: {
+      onRoundStart: (r) => {
+        // Every mechanism ends in the last pass (rounds are interleaved): the passes mark progress before it.
+        if (!r.rerun && r.round > pass) {
+          pass = r.round;
+          write(`  pass ${pass} of ${config.rounds} done (${duration(Date.now() - started)})`);
+        }
+      },
       onRoundEnd: (r, run) => {
         if (r.rerun) return;
         const name = r.test.mechanism.name;
