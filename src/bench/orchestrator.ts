@@ -22,7 +22,6 @@ import {
   type RoundEntry,
   type Run,
   type RunFlag,
-  type RunOk,
   validateResult,
 } from "./result.js";
 import { MECHANISMS } from "./mechanisms.js";

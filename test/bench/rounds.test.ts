@@ -9,7 +9,9 @@ import {
   type RoundState,
   UNSTABLE_FLOOR,
 } from "../../src/bench/rounds.js";
+import { stabilityVerdict } from "../../src/bench/stability.js";
 import { summarize } from "../../src/bench/statistics.js";
+import { craftedResult } from "../results/report-fixture.js";
 
 /** A run whose samples are `samples` (ns) and whose figure is their median (latency) or `rate` (throughput). */
 function run(samples: number[], opts: { rate?: number; cpus?: [number, number] } = {}): RunOk {
@@ -113,5 +115,20 @@ describe("rounds", () => {
       close.map((r) => r.flags),
       [[], []],
     );
+  });
+});
+
+describe("stability verdict (bench:stability)", () => {
+  it("holds when every outlier run is flagged in its result, and not when one is not", () => {
+    const docs = [1, 2, 3].map(() => craftedResult({ packages: 1, coresPerPackage: 2, threadsPerCore: 1 }));
+    assert.equal(stabilityVerdict(docs).holds, true, "identical runs");
+    const slow = docs[1]?.runs.find((r): r is RunOk => r.status === "ok" && r.mode === "latency");
+    assert.ok(slow !== undefined);
+    slow.stats = { ...slow.stats, p50: slow.stats.p50 * 3 };
+    const v = stabilityVerdict(docs);
+    assert.equal(v.holds, false, "an unflagged outlier");
+    assert.ok(v.rows.some((r) => r.cells.some((c) => c.outlier && c.run === 1)));
+    slow.flags.push("unstable");
+    assert.equal(stabilityVerdict(docs).holds, true, "the outlier is flagged");
   });
 });

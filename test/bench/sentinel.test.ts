@@ -5,6 +5,7 @@ import { type BenchConfig, readMachine, runBench } from "../../src/bench/orchest
 import type { ResultFile, RunOk } from "../../src/bench/result.js";
 import { roundFigure } from "../../src/bench/rounds.js";
 import { readingState, roundState, sentinelPair, sentinelReference } from "../../src/bench/sentinel.js";
+import { stabilityVerdict } from "../../src/bench/stability.js";
 import { type Hog, startHog } from "../kit/hog.js";
 
 describe("sentinel: rules", () => {
@@ -128,6 +129,14 @@ describe("sentinel: a real CPU hog on a measured CPU", () => {
       }
       assert.ok(sentinel.roundsFlagged >= hoggedSlots.size);
       assert.ok(sentinel.roundsRerun >= 1, "flagged rounds were re-run");
+
+      // bench:stability's verdict counts the disturbed test as flagged in its result, whatever its figure.
+      const verdict = stabilityVerdict([clean, disturbed]);
+      for (const slot of hoggedSlots) {
+        const run = runs.find((r) => r.rounds?.list.some((x) => x.slot === slot));
+        const row = verdict.rows.find((r) => r.size === run?.size);
+        assert.equal(row?.cells.find((c) => c.run === 1)?.flagged, true);
+      }
 
       // Each figure is within noise of the undisturbed run's, or its result says it is not to be trusted.
       for (const run of runs) {
