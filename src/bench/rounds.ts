@@ -25,6 +25,7 @@
  *   moves within itself.
  */
 import type { Run, RunFlag, RunOk } from "./result.js";
+import { percentile } from "./statistics.js";
 
 /** Rounds disagreeing by less than this (relative) are never called unstable: below it is nobody's concern. */
 export const UNSTABLE_FLOOR = 0.1;
@@ -78,10 +79,12 @@ export function higherIsBetter(run: Pick<RunOk, "mode" | "rate">): boolean {
   return run.mode === "throughput" && run.rate !== undefined;
 }
 
-function medianOf(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = (s.length - 1) / 2;
-  return ((s[Math.floor(mid)] as number) + (s[Math.ceil(mid)] as number)) / 2;
+/** The median of some figures (of at least one). */
+export function medianOf(values: readonly number[]): number {
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
 }
 
 /** Relative spread (max - min) / median of some figures; 0 for fewer than two or a zero median. */

@@ -18,7 +18,7 @@
  */
 import type { Mechanism } from "./mechanisms.js";
 import type { Pair, RunSettings } from "./orchestrator.js";
-import type { RoundState } from "./rounds.js";
+import { medianOf, type RoundState } from "./rounds.js";
 
 /** A p50 this many times off the run's (either way) is another state. */
 export const STATE_RATIO = 1.5;
@@ -60,12 +60,6 @@ export function sentinelPair(pairs: readonly Pair[], online: readonly number[]):
   if (measured !== undefined) return [measured[0], measured[1]];
   const [a, b] = online;
   return a !== undefined && b !== undefined ? [a, b] : null;
-}
-
-function medianOf(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = (s.length - 1) / 2;
-  return ((s[Math.floor(mid)] as number) + (s[Math.ceil(mid)] as number)) / 2;
 }
 
 /** The reference of a set of readings (module comment); null when there are none. */

@@ -6,7 +6,7 @@
  * A state that lasts a whole run cannot be seen from inside it; comparing runs, as here, is what shows it.
  */
 import type { ResultFile, RunOk } from "./result.js";
-import { roundFigure } from "./rounds.js";
+import { medianOf, roundFigure } from "./rounds.js";
 
 export const STABILITY_TOLERANCE = 0.2;
 
@@ -34,12 +34,6 @@ export function flaggedInResult(run: RunOk): boolean {
     run.flags.includes("machine-state") ||
     (run.rounds?.list.some((r) => r.state === "other") ?? false)
   );
-}
-
-function medianOf(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = (s.length - 1) / 2;
-  return ((s[Math.floor(mid)] as number) + (s[Math.ceil(mid)] as number)) / 2;
 }
 
 /** One row per test measured by at least one of `docs`; `holds` when every outlier is flagged. */
