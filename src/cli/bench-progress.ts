@@ -5,7 +5,7 @@
  * so a log never sits silent for minutes. Nothing here touches stdout, which carries the summary or the JSON document.
  */
 import { SingleBar } from "cli-progress";
-import { type BenchConfig, type BenchHooks, estimateMs, planTests } from "../bench/orchestrator.js";
+import { type BenchConfig, type BenchHooks, estimateMs, NO_SAMPLES, planTests } from "../bench/orchestrator.js";
 
 export interface Progress {
   hooks: BenchHooks;
@@ -88,11 +88,13 @@ export function startProgress(
       onRoundEnd: (r, run) => {
         if (r.rerun) return;
         const name = r.test.mechanism.name;
-        if (run.status === "failed") failed.set(name, (failed.get(name) ?? 0) + 1);
+        // A round that measured nothing is re-run later; any other failure fails the test.
+        const hard = run.status === "failed" && run.error.code !== NO_SAMPLES;
+        if (hard) failed.set(name, (failed.get(name) ?? 0) + 1);
         const n = (left.get(name) ?? 0) - 1;
         left.set(name, n);
         // A failed round skips the test's other rounds: the plan's count shrinks by them.
-        if (n > 0 && run.status === "failed") left.set(name, n - (config.rounds - 1 - r.round));
+        if (n > 0 && hard) left.set(name, n - (config.rounds - 1 - r.round));
         if ((left.get(name) ?? 0) <= 0 && left.has(name)) {
           left.delete(name);
           done++;
