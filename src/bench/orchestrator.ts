@@ -16,7 +16,37 @@ import { hardwareKey, machineId, suiteInfo } from "./machine.js";
 import type { Mechanism, ProbeKind } from "./mechanisms.js";
 import { scrubText } from "./privacy.js";
 import type { ProbeMode, ProbeOutput, ProbeSuccess } from "./probe.js";
-import { RESULT_SCHEMA_VERSION, type ResultFile, type Run, type RunFlag, validateResult } from "./result.js";
+import {
+  RESULT_SCHEMA_VERSION,
+  type ResultFile,
+  type RoundEntry,
+  type Run,
+  type RunFlag,
+  validateResult,
+} from "./result.js";
+import { MECHANISMS } from "./mechanisms.js";
+import {
+  combineRounds,
+  markAsymmetric,
+  roundFigure,
+  roundNoise,
+  roundSchedule,
+  type RoundState,
+  seededRandom,
+  shuffled,
+} from "./rounds.js";
+import {
+  readingState,
+  roundState,
+  type SentinelReading,
+  sentinelMechanism,
+  sentinelReference,
+  type SentinelReference,
+  sentinelRunSettings,
+  type SentinelSettings,
+  STALL_RATIO,
+  STATE_RATIO,
+} from "./sentinel.js";
 import { summarize, thin, throughputWindows } from "./statistics.js";
 import { numaDistance, placementClass, readTopology, type Topology } from "./topology.js";
 
@@ -160,6 +190,14 @@ function runFlags(test: TestPlan, out: ProbeSuccess, cv: number, drift: number):
 
 const KEPT_SAMPLES = 1000;
 
+/** The error code of a round that measured nothing: re-run like a flagged round, not a failed test. */
+export const NO_SAMPLES = "ENOSAMPLES";
+
+/** A failure that fails the test at once: anything but a round that measured nothing. */
+function hardFailure(run: Run): boolean {
+  return run.status === "failed" && run.error.code !== NO_SAMPLES;
+}
+
 /** Runs one test and returns its run entry: a figure, or a failure with its reason. Never throws for a test failure. */
 export async function runTest(test: TestPlan, topology: Topology, s: RunSettings): Promise<Run> {
   const common = {
@@ -190,6 +228,11 @@ export async function runTest(test: TestPlan, topology: Topology, s: RunSettings
       return { ...common, status: "failed", error: { code: "EPEER", message: msg } };
     }
     const raw = new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    if (output.samples === 0 && raw.length === 0) {
+      // Not a wrong result but none: the measured phase passed without one sample (a side starved of CPU).
+      const msg = "the measured phase ended without a sample (did a side get its CPU?)";
+      return { ...common, status: "failed", error: { code: NO_SAMPLES, message: msg } };
+    }
     if (raw.length !== output.samples || raw.length === 0) {
       const msg = `probe reported ${output.samples} samples but wrote ${raw.length}`;
       return { ...common, status: "failed", error: { code: "EPEER", message: msg } };
@@ -249,11 +292,35 @@ export async function engineVersion(): Promise<string | null> {
 export interface BenchConfig extends PlanOptions, RunSettings {
   readonly quick: boolean;
   readonly pairsKind: "all" | "representative" | "custom";
+  /** Rounds per test; `budgetMs` and `warmupMs` are per round. */
+  readonly rounds: number;
+  /** Seed of the shuffled order of rounds (recorded in the result). */
+  readonly seed: number;
+  readonly sentinel: SentinelSettings;
+  /** Re-runs of flagged rounds: at most this many per test, and at most `rerunShare` of the planned rounds. */
+  readonly maxRerunsPerTest: number;
+  readonly rerunShare: number;
+}
+
+/** A round as the hooks see it. `rerun` rounds replace rounds the sentinel flagged. */
+export interface RoundInfo {
+  readonly test: TestPlan;
+  /** Index of the test in the plan. */
+  readonly testIndex: number;
+  readonly round: number;
+  readonly rerun: boolean;
+  /** Position in the run's order of rounds, and the number planned so far (re-runs add to it). */
+  readonly slot: number;
+  readonly total: number;
 }
 
 export interface BenchHooks {
-  onTestStart?(test: TestPlan, index: number, total: number): void;
-  onTestEnd?(test: TestPlan, run: Run, index: number, total: number): void;
+  onRoundStart?(round: RoundInfo): void;
+  /** Awaited: a test may change the machine between rounds (start a CPU hog) before the next reading. */
+  onRoundEnd?(round: RoundInfo, run: Run): void | Promise<void>;
+  onSentinel?(reading: SentinelReading, index: number): void;
+  /** Before the re-runs of flagged rounds: how many there will be at most. */
+  onReruns?(count: number): void;
 }
 
 export interface Machine {
@@ -273,7 +340,137 @@ export function checkPairs(topology: Topology, pairs: readonly Pair[]): void {
   }
 }
 
-/** Runs the whole plan and returns a validated result document. */
+/** One round as taken: its run entry, and the sentinel readings just before and after it. */
+interface RoundRecord {
+  run: Run;
+  slot: number;
+  startMs: number;
+  rerun: boolean;
+  before: number | null;
+  after: number | null;
+}
+
+/** One sentinel reading, or why there is none. */
+async function sentinelReading(test: TestPlan, s: RunSettings, atMs: number): Promise<SentinelReading | string> {
+  const { output, samplesPath } = await invokeProbe(test, s);
+  try {
+    if (!output.ok) return `${output.error.code}: ${scrubText(output.error.message)}`;
+    if (!output.pinning.verified) return `EPINNING: the sentinel ran on CPUs ${output.pinning.observed.join(",")}`;
+    const bytes = readFileSync(samplesPath);
+    const samples = new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + (bytes.byteLength & ~7)));
+    // No round trip in the whole measured phase: a side never got its CPU; the phase's length bounds it.
+    const meanNs =
+      output.iterations > 0 ? output.elapsedNs / output.iterations : Math.max(output.elapsedNs, s.budgetMs * 1e6);
+    return { atMs, meanNs, p50Ns: samples.length > 0 ? summarize(samples).p50 : meanNs };
+  } catch (err) {
+    return `the sentinel's samples could not be read: ${(err as Error).message}`;
+  } finally {
+    rmSync(samplesPath, { force: true });
+  }
+}
+
+/** Takes sentinel readings between rounds and keeps the timeline. */
+class SentinelClock {
+  readonly readings: SentinelReading[] = [];
+  /** The first failure of a reading, if any. */
+  error: string | null = null;
+  private failures = 0;
+  private disabled = false;
+  private lastMs = -Infinity;
+  /** Rounds that ended since the last reading: they get the next one as their `after`. */
+  private waiting: RoundRecord[] = [];
+  private readonly test: TestPlan | null;
+
+  constructor(
+    private readonly settings: SentinelSettings,
+    private readonly started: number,
+    private readonly hooks: BenchHooks,
+  ) {
+    const mechanism = sentinelMechanism(MECHANISMS);
+    const cpus = settings.cpus;
+    this.test = mechanism !== undefined && cpus !== null ? { mechanism, mode: "latency", size: 64, cpus } : null;
+  }
+
+  get enabled(): boolean {
+    return this.test !== null && !this.disabled;
+  }
+
+  /** The index of the newest reading, or null. */
+  get last(): number | null {
+    return this.readings.length === 0 ? null : this.readings.length - 1;
+  }
+
+  ended(record: RoundRecord): void {
+    this.waiting.push(record);
+  }
+
+  /** Takes a reading if one is due (or `force`); the rounds waiting for one get it as their `after`. */
+  async tick(force = false): Promise<void> {
+    if (!this.enabled || this.test === null) return;
+    const now = performance.now() - this.started;
+    if (!force && now - this.lastMs < this.settings.everyMs) return;
+    this.lastMs = now;
+    const got = await sentinelReading(this.test, sentinelRunSettings(this.settings), now);
+    if (typeof got === "string") {
+      // Said once; a sentinel that never got a reading stops trying (every round's state is then unknown).
+      this.error ??= got.slice(0, 200);
+      if (++this.failures >= 3 && this.readings.length === 0) this.disabled = true;
+      return;
+    }
+    const reading = got;
+    this.readings.push(reading);
+    for (const r of this.waiting) r.after = this.readings.length - 1;
+    this.waiting = [];
+    this.hooks.onSentinel?.(reading, this.readings.length - 1);
+  }
+}
+
+function stateOf(record: RoundRecord, sentinel: SentinelClock, reference: SentinelReference | null): RoundState {
+  return roundState(sentinel.readings, reference, record.before, record.after);
+}
+
+/** A test's run entry from its rounds: the median kept round's statistics, the rounds' headlines, the flags. */
+function combine(records: readonly RoundRecord[], sentinel: SentinelClock, reference: SentinelReference | null): Run {
+  const hard = records.find((r) => hardFailure(r.run));
+  const oks = records.flatMap((r) => (r.run.status === "ok" ? [{ record: r, run: r.run }] : []));
+  // A hard failure is the test's result; so is a round that measured nothing when no round measured anything.
+  if (hard !== undefined || oks.length === 0) return (hard ?? records[0])?.run as Run;
+  const outcomes = oks.map((o) => ({ run: o.run, state: stateOf(o.record, sentinel, reference) }));
+  const c = combineRounds(outcomes);
+  const chosen = (oks[c.chosen] as (typeof oks)[number]).run;
+  const list: RoundEntry[] = records.map((record) => {
+    const i = oks.findIndex((o) => o.record === record);
+    const o = oks[i];
+    const common = { slot: record.slot, startMs: Math.round(record.startMs), rerun: record.rerun };
+    if (o === undefined) {
+      const code = record.run.status === "failed" ? record.run.error.code : NO_SAMPLES;
+      const state = stateOf(record, sentinel, reference);
+      return { ...common, figure: 0, noise: 0, n: 0, cv: 0, drift: 0, state, kept: false, error: code };
+    }
+    return {
+      ...common,
+      figure: roundFigure(o.run),
+      noise: roundNoise(o.run.samples.values),
+      n: o.run.stats.n,
+      cv: o.run.stats.cv,
+      drift: o.run.stats.drift,
+      state: (outcomes[i] as (typeof outcomes)[number]).state,
+      kept: c.kept[i] ?? false,
+    };
+  });
+  return {
+    ...chosen,
+    flags: [...chosen.flags, ...c.flags],
+    rounds: {
+      chosen: list.findIndex((e) => e.slot === oks[c.chosen]?.record.slot),
+      spread: c.spread,
+      noise: c.noise,
+      list,
+    },
+  };
+}
+
+/** Runs the whole plan in interleaved rounds, with the sentinel between them, and returns a validated result. */
 export async function runBench(
   config: BenchConfig,
   machine: Machine,
@@ -282,15 +479,79 @@ export async function runBench(
 ): Promise<ResultFile> {
   checkPairs(machine.topology, [...config.latencyPairs, ...config.throughputPairs]);
   const tests = planTests(config);
-  const runs: Run[] = [];
-  for (const [i, test] of tests.entries()) {
-    hooks.onTestStart?.(test, i, tests.length);
+  const started = performance.now();
+  const sentinel = new SentinelClock(config.sentinel, started, hooks);
+  const records: RoundRecord[][] = tests.map(() => []);
+  const failed = new Set<number>();
+  let slot = 0;
+  let total = tests.length * config.rounds;
+
+  const runRound = async (testIndex: number, round: number, rerun: boolean): Promise<void> => {
+    const test = tests[testIndex] as TestPlan;
+    const info: RoundInfo = { test, testIndex, round, rerun, slot, total };
+    slot++;
+    hooks.onRoundStart?.(info);
+    const before = sentinel.last;
+    const startMs = performance.now() - started;
     const run = await runTest(test, machine.topology, config);
-    runs.push(run);
-    hooks.onTestEnd?.(test, run, i, tests.length);
+    const record: RoundRecord = { run, slot: info.slot, startMs, rerun, before, after: null };
+    records[testIndex]?.push(record);
+    sentinel.ended(record);
+    // A failed round fails the test (a corrupted message is never outvoted): its other rounds are skipped.
+    if (hardFailure(record.run)) failed.add(testIndex);
+    await hooks.onRoundEnd?.(info, record.run);
+    await sentinel.tick();
+  };
+
+  await sentinel.tick(true);
+  for (const s of roundSchedule(tests.length, config.rounds, config.seed)) {
+    if (failed.has(s.test)) {
+      total--;
+      continue;
+    }
+    await runRound(s.test, s.round, false);
   }
+  await sentinel.tick(true);
+
+  // Re-run flagged rounds, in passes over the tests that have fewer usual rounds than asked, within both
+  // bounds. The reference is recomputed each pass: the re-runs' readings count too.
+  let budget = Math.floor(tests.length * config.rounds * config.rerunShare);
+  const reruns = tests.map(() => 0);
+  let rerun = 0;
+  const random = seededRandom(config.seed ^ 0x5bd1e995);
+  for (let pass = 0; pass < config.maxRerunsPerTest && budget > 0 && sentinel.enabled; pass++) {
+    const reference = sentinelReference(sentinel.readings);
+    const due = shuffled(
+      tests
+        .map((_, i) => i)
+        .filter((i) => {
+          const states = (records[i] ?? []).map((r) => stateOf(r, sentinel, reference));
+          return (
+            !failed.has(i) && states.includes("other") && states.filter((x) => x !== "other").length < config.rounds
+          );
+        }),
+      random,
+    ).slice(0, budget);
+    if (due.length === 0) break;
+    hooks.onReruns?.(due.length);
+    total += due.length;
+    for (const i of due) {
+      reruns[i] = (reruns[i] ?? 0) + 1;
+      budget--;
+      rerun++;
+      await runRound(i, config.rounds - 1 + (reruns[i] ?? 0), true);
+    }
+    await sentinel.tick(true);
+  }
+
+  const reference = sentinelReference(sentinel.readings);
+  const runs = records.map((r) => combine(r, sentinel, reference));
+  markAsymmetric(runs);
+  const flagged = records.flat().filter((r) => stateOf(r, sentinel, reference) === "other").length;
+
   const benchmarks: ResultFile["benchmarks"] = {};
   for (const m of config.mechanisms) benchmarks[m.name] = { method: m.method, probe: m.probe };
+  const sentinelCpus = config.sentinel.cpus;
   const doc: ResultFile = {
     schema: RESULT_SCHEMA_VERSION,
     createdAt: now.toISOString().replace(/\.\d{3}Z$/, "Z"),
@@ -312,9 +573,34 @@ export async function runBench(
         ...new Set(config.modes.flatMap((m) => (m === "latency" ? config.latencySizes : config.throughputSizes))),
       ].sort((a, b) => a - b),
       modes: [...config.modes],
+      rounds: config.rounds,
+      seed: config.seed,
     },
     benchmarks,
     runs,
+    ...(sentinelCpus === null
+      ? {}
+      : {
+          sentinel: {
+            mechanism: "cacheline" as const,
+            cpus: [sentinelCpus[0], sentinelCpus[1]] as Pair,
+            budgetMs: config.sentinel.budgetMs,
+            everyMs: config.sentinel.everyMs,
+            ratio: STATE_RATIO,
+            stallRatio: STALL_RATIO,
+            reference: reference?.p50Ns ?? null,
+            stallReference: reference?.stall ?? null,
+            readings: sentinel.readings.map((r) => ({
+              atMs: Math.round(r.atMs),
+              meanNs: r.meanNs,
+              p50Ns: r.p50Ns,
+              state: readingState(r, reference),
+            })),
+            roundsFlagged: flagged,
+            roundsRerun: rerun,
+            error: sentinel.error === null ? null : scrubText(sentinel.error),
+          },
+        }),
   };
   return validateResult(doc);
 }

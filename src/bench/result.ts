@@ -20,7 +20,13 @@ import type { PlacementClass, Topology } from "./topology.js";
 
 export const RESULT_SCHEMA_VERSION = 1;
 
-export type RunFlag = "spin-on-shared-cpu" | "budget-exhausted" | "noisy" | "drifting";
+/**
+ * "unstable": the test's rounds disagree beyond their within-round noise; "machine-state": every round was
+ * taken while the sentinel saw the machine in another state than most of the run; "asymmetric": a latency
+ * pair and its reverse (a heatmap's mirrored cells) disagree beyond their noise (rules: rounds.ts, sentinel.ts).
+ */
+export type RunFlag =
+  "spin-on-shared-cpu" | "budget-exhausted" | "noisy" | "drifting" | "unstable" | "machine-state" | "asymmetric";
 
 interface RunCommon {
   mechanism: string;
@@ -53,6 +59,67 @@ export interface RunOk extends RunCommon {
   /** A thinned copy of the raw samples (ns per round trip, or per batch of `batchMessages`), in the order taken. */
   samples: { values: number[]; of: number };
   params: Record<string, number | string | boolean>;
+  /**
+   * The test's rounds (results written since rounds were introduced): the run's statistics, rate and samples
+   * are those of round `chosen`, its median kept round (src/bench/rounds.ts).
+   */
+  rounds?: RunRounds;
+}
+
+/** One round of a test: its headline, not its samples (those of the chosen round are the run's). */
+export interface RoundEntry {
+  /** Position in the run's order of rounds, re-runs included (0-based). */
+  slot: number;
+  /** When the round began, ms after the run began. */
+  startMs: number;
+  /** Its figure in the run's headline unit: median round trip ns, or bytes per second. */
+  figure: number;
+  /** Within-round noise: relative spread of the medians of its samples' four quarters. */
+  noise: number;
+  n: number;
+  cv: number;
+  drift: number;
+  /** The sentinel's verdict: taken in the run's usual state, in another, or unknown (no sentinel). */
+  state: "usual" | "other" | "unknown";
+  /** Counted toward the figure. */
+  kept: boolean;
+  /** Run to replace a round the sentinel flagged. */
+  rerun: boolean;
+  /** A round that measured nothing (ENOSAMPLES): its error code; its figures are then 0. */
+  error?: string;
+}
+
+export interface RunRounds {
+  /** Index into `list` of the round whose statistics the run carries. */
+  chosen: number;
+  /** (max - min) / median of the kept rounds' figures. */
+  spread: number;
+  /** The largest within-round noise of a kept round. */
+  noise: number;
+  list: RoundEntry[];
+}
+
+/** The machine-state sentinel of a run (src/bench/sentinel.ts): its settings, timeline and what it flagged. */
+export interface SentinelRecord {
+  mechanism: "cacheline";
+  cpus: [number, number];
+  budgetMs: number;
+  everyMs: number;
+  /** A reading whose p50 is more than `ratio` times off `reference` (either way) is another state... */
+  ratio: number;
+  /** ...and so is one whose stall (mean over p50) exceeds `stallRatio` times `stallReference`. */
+  stallRatio: number;
+  /** Median of the readings' p50 round trips, ns; null when there is no reading. */
+  reference: number | null;
+  /** Median of the readings' stalls; null when there is no reading. */
+  stallReference: number | null;
+  readings: { atMs: number; meanNs: number; p50Ns: number; state: "usual" | "other" | "unknown" }[];
+  /** Rounds taken while the sentinel saw another state. */
+  roundsFlagged: number;
+  /** Extra rounds run to replace flagged ones. */
+  roundsRerun: number;
+  /** Why readings are missing (the probe failed), else null. */
+  error: string | null;
 }
 
 export interface RunFailed extends RunCommon {
@@ -139,9 +206,14 @@ export interface ResultFile {
     pairs: "all" | "representative" | "custom";
     sizes: number[];
     modes: ProbeMode[];
+    /** Rounds per test (absent in results from before rounds: one). `budgetMs` is per round. */
+    rounds?: number;
+    /** Seed of the shuffled order of rounds. */
+    seed?: number;
   };
   benchmarks: Record<string, { method: string; probe: "engine" | "node" | "ipc-bench" }>;
   runs: Run[];
+  sentinel?: SentinelRecord;
   legacy?: LegacySource;
 }
 

@@ -14,6 +14,33 @@ function ok(runs: readonly Run[]): RunOk[] {
   return runs.filter((r): r is RunOk => r.status === "ok");
 }
 
+/** Flags that say a figure is not to be trusted as it stands. */
+export const DOUBT_FLAGS = ["unstable", "machine-state", "asymmetric"] as const;
+const DOUBT_LEGEND =
+  "rounds disagree beyond their noise (unstable), all rounds were taken in an odd machine state, " +
+  "or a latency pair and its reverse disagree (asymmetric): see the run's flags";
+
+function doubtful(r: RunOk): boolean {
+  return DOUBT_FLAGS.some((f) => r.flags.includes(f));
+}
+
+/** Rounds, the sentinel's verdicts and the flags, in one line (results from before rounds say so). */
+export function roundsLine(doc: ResultFile): string {
+  const runs = ok(doc.runs);
+  const count = (flag: (typeof DOUBT_FLAGS)[number]) => runs.filter((r) => r.flags.includes(flag)).length;
+  const flags = `${count("unstable")} unstable, ${count("asymmetric")} asymmetric, ${count("machine-state")} all in an odd state`;
+  if (doc.config.rounds === undefined) return `rounds: one per test (a result from before rounds); ${flags}`;
+  const s = doc.sentinel;
+  const sentinel =
+    s === undefined
+      ? "no sentinel"
+      : `sentinel on CPUs ${s.cpus.join("-")}: ${s.readings.length} readings` +
+        `${s.reference === null ? "" : `, median ${formatNs(s.reference)}`}, ` +
+        `${s.readings.filter((r) => r.state === "other").length} in another state; ` +
+        `${s.roundsFlagged} rounds flagged, ${s.roundsRerun} re-run${s.error === null ? "" : ` (sentinel failed: ${s.error})`}`;
+  return `rounds: ${doc.config.rounds} per test (seed ${doc.config.seed ?? "-"}); ${sentinel}; tests: ${flags}`;
+}
+
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) =>
@@ -38,23 +65,24 @@ export function formatSummary(doc: ResultFile): string {
             .filter((r) => r.mechanism === m && r.size === size && r.placement === c)
             .map((r) => r.stats.p50);
           if (p50s.length === 0) return "-";
-          const flagged = latency.some(
-            (r) => r.mechanism === m && r.placement === c && r.flags.includes("spin-on-shared-cpu"),
-          );
+          const here = latency.filter((r) => r.mechanism === m && r.size === size && r.placement === c);
+          const flagged = here.some((r) => r.flags.includes("spin-on-shared-cpu"));
           return (
             formatNs(
               percentile(
                 p50s.sort((a, b) => a - b),
                 0.5,
               ),
-            ) + (flagged ? " !" : "")
+            ) +
+            (flagged ? " !" : "") +
+            (here.some(doubtful) ? " ?" : "")
           );
         }),
       ])
       .filter((row) => row.slice(1).some((c) => c !== "-"));
     if (rows.length === 0) continue;
     out.push("", `latency: ${formatSize(size)} round trip, median`, table(["mechanism", ...classes], rows));
-    if (rows.some((r) => r.some((c) => c.endsWith(" !"))))
+    if (rows.some((r) => r.some((c) => c.includes(" !"))))
       out.push("! both sides spin on one CPU: each wait lasts a scheduler time slice");
   }
 
@@ -68,12 +96,16 @@ export function formatSummary(doc: ResultFile): string {
         m,
         ...sizes.map((s) => {
           const r = here.filter((x) => x.mechanism === m && x.size === s);
-          return r.length === 0 ? "-" : formatRate(Math.max(...r.map((x) => x.rate?.bytesPerSecond ?? 0)));
+          if (r.length === 0) return "-";
+          return formatRate(Math.max(...r.map((x) => x.rate?.bytesPerSecond ?? 0))) + (r.some(doubtful) ? " ?" : "");
         }),
       ])
       .filter((row) => row.slice(1).some((c) => c !== "-"));
     out.push("", `throughput: one-way, ${placement}`, table(["mechanism", ...sizes.map(formatSize)], rows));
   }
+
+  if (runs.some(doubtful)) out.push("", `? ${DOUBT_LEGEND}`);
+  out.push("", roundsLine(doc));
 
   const failed = doc.runs.filter((r) => r.status === "failed");
   if (failed.length > 0) {

@@ -2,26 +2,19 @@
  * `fable bench`: measure every IPC mechanism between this machine's CPUs and write one result file.
  * With no options it runs the default suite (about two minutes on a 2-CPU machine).
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { SingleBar } from "cli-progress";
 import { type Command, Option } from "commander";
 import { UsageError } from "../errors.js";
 import { findMechanism, type Mechanism, MECHANISM_GROUPS, MECHANISMS } from "../bench/mechanisms.js";
-import {
-  type BenchConfig,
-  checkPairs,
-  estimateMs,
-  type Pair,
-  planTests,
-  readMachine,
-  runBench,
-} from "../bench/orchestrator.js";
+import { type BenchConfig, checkPairs, type Pair, readMachine, runBench } from "../bench/orchestrator.js";
 import type { ProbeMode } from "../bench/probe.js";
+import { sentinelPair } from "../bench/sentinel.js";
 import type { ResultFile } from "../bench/result.js";
 import { allPairs, representativePairs, type Topology } from "../bench/topology.js";
 import { keepForSelection } from "./bench-keep.js";
+import { startProgress } from "./bench-progress.js";
 import { formatSummary } from "./bench-summary.js";
 import { reportPathFor, writeReport } from "./report.js";
 
@@ -43,15 +36,26 @@ interface BenchFlags {
   report?: boolean;
   list: boolean;
   corruptAt?: string;
+  rounds?: string;
+  seed?: string;
+  /** false with --no-sentinel. */
+  sentinel?: boolean;
+  sentinelEveryMs?: string;
 }
 
 const DEFAULTS = {
-  // About 2 minutes on 2 CPUs: 236 tests (26 mechanisms), each its budget and warm-up plus ~130 ms
-  // of probe start-up (measured: 600 + 80 ms took 3m13s once fable's and zeromq's joined).
-  full: { budgetMs: 350, warmupMs: 50, throughputSizes: [64, 4096, 65536] },
-  quick: { budgetMs: 100, warmupMs: 20, throughputSizes: [64, 65536] },
+  // 236 tests (26 mechanisms) on 2 CPUs, each in 3 rounds of its budget and warm-up plus the probe's
+  // start-up (~80 ms engine, ~250 ms Node, more under load): the per-test budget of one 350 ms round
+  // before rounds was split; the probes' start-up, now paid per round, is what grows.
+  full: { budgetMs: 50, warmupMs: 15, throughputSizes: [64, 4096, 65536], rounds: 3 },
+  // Quick: 2 rounds: its 142 tests (on 2 CPUs) in 3 rounds came to an estimate of 1 min 26 s.
+  quick: { budgetMs: 20, warmupMs: 10, throughputSizes: [64, 65536], rounds: 2 },
   latencySizes: [64],
   maxSamples: 2_000_000,
+  // The sentinel: a 10 ms cacheline probe at most every 2 s (one probe start-up each).
+  sentinel: { budgetMs: 10, warmupMs: 2, everyMs: 2000 },
+  maxRerunsPerTest: 2,
+  rerunShare: 0.2,
 };
 
 function parseCount(text: string, what: string, min: number): number {
@@ -123,6 +127,14 @@ export function parseMechanisms(text: string | undefined): Mechanism[] {
     .filter((m, i, all) => all.indexOf(m) === i);
 }
 
+function parseSeed(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || n > 0xffffffff) {
+    throw new UsageError(`--seed must be a whole number from 0 to 4294967295, got "${text}"`);
+  }
+  return n;
+}
+
 /** Turns flags into a run configuration; every mistake is a UsageError naming the flag and value. */
 export function benchConfig(flags: BenchFlags, topology: Topology): BenchConfig {
   const preset = flags.quick ? DEFAULTS.quick : DEFAULTS.full;
@@ -141,6 +153,24 @@ export function benchConfig(flags: BenchFlags, topology: Topology): BenchConfig 
     warmupMs: flags.warmupMs ? parseCount(flags.warmupMs, "--warmup-ms", 0) : preset.warmupMs,
     maxSamples: flags.maxSamples ? parseCount(flags.maxSamples, "--max-samples", 1) : DEFAULTS.maxSamples,
     quick: flags.quick,
+    rounds: flags.rounds ? parseCount(flags.rounds, "--rounds", 1) : preset.rounds,
+    seed: flags.seed ? parseSeed(flags.seed) : randomBytes(4).readUInt32LE(0),
+    sentinel: {
+      cpus:
+        flags.sentinel === false
+          ? null
+          : sentinelPair(
+              [...throughput.pairs, ...latency.pairs],
+              topology.cpus.filter((c) => c.online).map((c) => c.cpu),
+            ),
+      budgetMs: DEFAULTS.sentinel.budgetMs,
+      warmupMs: DEFAULTS.sentinel.warmupMs,
+      everyMs: flags.sentinelEveryMs
+        ? parseCount(flags.sentinelEveryMs, "--sentinel-every-ms", 0)
+        : DEFAULTS.sentinel.everyMs,
+    },
+    maxRerunsPerTest: DEFAULTS.maxRerunsPerTest,
+    rerunShare: DEFAULTS.rerunShare,
     ...(flags.corruptAt !== undefined ? { corruptAt: parseCount(flags.corruptAt, "--corrupt-at", 0) } : {}),
   };
 }
@@ -190,8 +220,14 @@ export function registerBench(program: Command, setExit: (code: number) => void)
       "--latency-pairs <pairs>",
       "latency CPU pairs: all | representative | A-B,C-D (default all; quick representative)",
     )
-    .option("--budget-ms <ms>", "measured time per test (default 350; quick 100)")
-    .option("--warmup-ms <ms>", "discarded warm-up per test (default 50; quick 20)")
+    .option(
+      "--rounds <n>",
+      "rounds per test, interleaved over the run; the figure is their median (default 3; quick 2)",
+    )
+    .option("--seed <n>", "seed of the shuffled order of rounds (default random; recorded in the result)")
+    .option("--budget-ms <ms>", "measured time per round (default 50; quick 20)")
+    .option("--warmup-ms <ms>", "discarded warm-up per round (default 15; quick 10)")
+    .option("--no-sentinel", "no machine-state sentinel between rounds (nothing is flagged or re-run)")
     .option("--max-samples <n>", "cap on samples per test", String(DEFAULTS.maxSamples))
     .option("--quick", "a short suite: latency on one pair per placement class, throughput at 64 B and 64 KiB", false)
     .option("--json", "print the result document on stdout instead of the summary", false)
@@ -200,6 +236,7 @@ export function registerBench(program: Command, setExit: (code: number) => void)
     .option("--no-report", "do not write the HTML report beside the result file")
     .option("--list", "list the mechanisms and exit", false)
     .addOption(new Option("--corrupt-at <n>", "test hook: corrupt sequence number n in every test").hideHelp())
+    .addOption(new Option("--sentinel-every-ms <ms>", "least time between sentinel readings (default 2000)").hideHelp())
     .action(async (flags: BenchFlags) => {
       if (flags.list) {
         process.stdout.write(listMechanisms() + "\n");
@@ -210,29 +247,8 @@ export function registerBench(program: Command, setExit: (code: number) => void)
       const report = flags.report !== false;
       checkWritable(flags.out, report);
 
-      const tests = planTests(config);
-      const bar =
-        flags.progress && process.stderr.isTTY
-          ? new SingleBar({
-              format: "{bar} {percentage}% | ETA {eta_formatted} | {value}/{total} ms | {test}",
-              stream: process.stderr,
-              hideCursor: true,
-              clearOnComplete: true,
-            })
-          : undefined;
-      const totalMs = tests.reduce((sum, t) => sum + estimateMs(t, config), 0);
-      let doneMs = 0;
-      bar?.start(totalMs, 0, { test: "" });
-      const result = await runBench(config, machine, {
-        onTestStart: (t, i, n) =>
-          bar?.update(doneMs, {
-            test: `${i + 1}/${n} ${t.mechanism.name} ${t.mode} ${t.size} B cpus ${t.cpus.join("-")}`,
-          }),
-        onTestEnd: (t) => {
-          doneMs += estimateMs(t, config);
-          bar?.update(doneMs);
-        },
-      }).finally(() => bar?.stop());
+      const progress = startProgress(config, flags.progress && process.stderr.isTTY === true);
+      const result = await runBench(config, machine, progress.hooks).finally(() => progress.stop());
 
       const path = writeResult(result, flags.out);
       const failed = result.runs.filter((r) => r.status === "failed");

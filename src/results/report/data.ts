@@ -34,6 +34,22 @@ export interface Measurement {
   params: Readonly<Record<string, number | string | boolean>>;
   /** Measured by the original ipc-bench. */
   legacy: boolean;
+  /** The test's rounds (results since rounds): how many counted of how many, and their figures' range. */
+  rounds?: { kept: number; of: number; min: number; max: number };
+}
+
+/** Flags that say a figure is not to be trusted as it stands (see bench/rounds.ts and bench/sentinel.ts). */
+export const DOUBT_FLAGS: readonly string[] = ["unstable", "machine-state", "asymmetric"];
+
+export function doubtful(m: { flags: readonly string[] }): boolean {
+  return m.flags.some((f) => DOUBT_FLAGS.includes(f));
+}
+
+/** `{ rounds }` for a result with rounds, `{}` for one from before them. */
+function roundsOf(r: RunOk): Pick<Measurement, "rounds"> {
+  const kept = r.rounds?.list.filter((x) => x.kept).map((x) => x.figure) ?? [];
+  if (r.rounds === undefined || kept.length === 0) return {};
+  return { rounds: { kept: kept.length, of: r.rounds.list.length, min: Math.min(...kept), max: Math.max(...kept) } };
 }
 
 /** The fields of a converted ipc-bench run that the report reads (see `legacy` in the result schema). */
@@ -80,6 +96,7 @@ export function measurements(doc: ResultFile): Measurement[] {
         flags: r.flags,
         params: r.params,
         legacy: false,
+        ...roundsOf(r),
       }));
     const legacy = legacyRuns(doc).flatMap((r): Measurement[] => {
       const value = r.stats.p50 ?? r.stats.mean ?? r.stats.min ?? r.stats.max;
@@ -203,6 +220,8 @@ export interface ClassFigure {
   failed: number;
   /** Some run of the class spun with both sides on one CPU. */
   spinOnSharedCpu: boolean;
+  /** A run of the class carries a flag that puts its figure in doubt (unstable, machine-state, asymmetric). */
+  doubtful: boolean;
 }
 
 export function figureKey(mechanism: string, size: number, placement: PlacementClass): string {
@@ -228,6 +247,7 @@ export function classFigures(doc: ResultFile, mode: ProbeMode): Map<string, Clas
       runs: ok,
       failed,
       spinOnSharedCpu: ok.some((r) => r.flags.includes("spin-on-shared-cpu")),
+      doubtful: ok.some(doubtful),
     });
   }
   return figures;

@@ -4,14 +4,25 @@
  * last-level cache > core > SMT sibling) with white lines between groups, thicker for larger groups and
  * ticks beyond the edge, so a machine's topology shows at a glance. A pair that was not run is grey and
  * hatched, a failed test is pink with a cross, and a test both of whose sides spun on one CPU carries a
- * corner mark (its figure is a scheduler time slice, not the mechanism's cost).
+ * corner mark (its figure is a scheduler time slice, not the mechanism's cost). A test flagged unstable,
+ * machine-state or asymmetric (its rounds disagree, it was taken in an odd machine state, or its mirrored cell
+ * disagrees: bench/rounds.ts) carries a dashed ring, and its tooltip says which and gives its rounds' range.
  *
  * The title gives min, median and max of the cells; the legend under the matrix gives the scale in ns.
  * In the page, heatmaps are small multiples on one shared scale; each may also carry its own scale, which
  * the page's "scale: each its own" switch shows (the cells keep their own-scale colour in `data-own`).
  */
 import type { ResultFile } from "../../bench/result.js";
-import { type Cell, type HeatmapAxis, latencyCells, type LatencySeries, median, pairKey } from "./data.js";
+import {
+  type Cell,
+  DOUBT_FLAGS,
+  doubtful,
+  type HeatmapAxis,
+  latencyCells,
+  type LatencySeries,
+  median,
+  pairKey,
+} from "./data.js";
 import { formatLatency, formatNsShort, formatSize } from "./format.js";
 import { markup, join, type Markup } from "./html.js";
 import { type ColorScale, colorScale, inkOn, logDomain, logScale, logTicks, sequentialColor } from "./scale.js";
@@ -22,6 +33,7 @@ const TOP = 58;
 const LEGEND_MIN_WIDTH = 180;
 const MISSING_FILL = "#f0f1f3";
 const FAILED_FILL = "#f6c9c4";
+const FLAG_INK = "#d4380d";
 
 export interface HeatmapOptions {
   /** The scale the cells are drawn with (a shared one for small multiples). */
@@ -116,7 +128,13 @@ function cellTooltip(from: number, to: number, cell: Cell): Markup {
   const spin = cell.run.flags.includes("spin-on-shared-cpu")
     ? "\nboth sides spin on one CPU: a scheduler time slice"
     : "";
-  return markup`<title>CPU ${from} → CPU ${to} · ${cell.run.placement}${"\n"}${figures.join(" · ")}${spin}</title>`;
+  const r = cell.run.rounds;
+  const rounds =
+    r === undefined ? "" : `\n${r.kept} of ${r.of} rounds counted: ${formatLatency(r.min)} to ${formatLatency(r.max)}`;
+  const doubt = doubtful(cell.run)
+    ? `\nflagged: ${cell.run.flags.filter((f) => DOUBT_FLAGS.includes(f)).join(", ")}`
+    : "";
+  return markup`<title>CPU ${from} → CPU ${to} · ${cell.run.placement}${"\n"}${figures.join(" · ")}${spin}${rounds}${doubt}</title>`;
 }
 
 /** One mechanism's heatmap. */
@@ -165,6 +183,7 @@ export function heatmapChart(
   let missing = 0;
   let failed = 0;
   let spinning = 0;
+  let flagged = 0;
   axis.cpus.forEach((from, i) => {
     axis.cpus.forEach((to, j) => {
       const x = LEFT + j * s;
@@ -214,6 +233,24 @@ export function heatmapChart(
           >${tip}</rect
         >`,
       );
+      if (doubtful(cell.run)) {
+        // A dashed ring inside the cell: its rounds disagree, it was taken in an odd state, or its mirror disagrees.
+        flagged++;
+        const k = Math.max(1, s * 0.12);
+        cellMarks.push(
+          markup`<rect
+            class="flagged"
+            x="${x + k}"
+            y="${y + k}"
+            width="${s - 2 * k}"
+            height="${s - 2 * k}"
+            fill="none"
+            stroke="${FLAG_INK}"
+            stroke-width="${Math.max(1, s / 20)}"
+            stroke-dasharray="${Math.max(2, s / 10)} ${Math.max(1.5, s / 16)}"
+          />`,
+        );
+      }
       if (cell.run.flags.includes("spin-on-shared-cpu")) {
         spinning++;
         const k = Math.max(3, s * 0.38);
@@ -327,6 +364,12 @@ export function heatmapChart(
       `spin on one CPU (${spinning}): ${range}`,
     );
   }
+  if (flagged > 0) {
+    key(
+      markup`<rect x="1" y="1" width="8" height="8" fill="#fff" stroke="${FLAG_INK}" stroke-dasharray="2 1.5" />`,
+      `flagged (${flagged}): hover for why`,
+    );
+  }
   if (keys.length > 0) {
     parts.push(markup`<g class="keys">${keys}</g>`);
     y += 14;
@@ -407,11 +450,19 @@ export function sharedLegendChart(scale: ColorScale, width = 440): Chart {
       /><text x="14" y="9" font-size="9" fill="${MUTED}"
         >both sides spin on one CPU: a scheduler time slice, off the scale</text
       ></g
+    ><g transform="translate(0 16)"
+      ><rect x="1" y="1" width="8" height="8" fill="#fff" stroke="${FLAG_INK}" stroke-dasharray="2 1.5" /><text
+        x="14"
+        y="9"
+        font-size="9"
+        fill="${MUTED}"
+        >flagged: rounds disagree, taken in an odd machine state, or its mirrored cell disagrees</text
+      ></g
     ></g
   >`;
   return {
     width: width + 40,
-    height: 66,
+    height: 82,
     body: markup`<text x="0" y="12" font-size="11">Median round trip, one logarithmic scale for every heatmap</text
       ><g transform="translate(20 20)">${legendBar(scale, width, "legend legend-shared", false)}</g>${keys}`,
   };

@@ -34,7 +34,8 @@ function runConfig(doc: ResultFile): string {
   const c = doc.config;
   // Null in a converted ipc-bench result: the original ran fixed iteration counts.
   if (c.budgetMs === null || c.warmupMs === null) return "fixed iteration counts";
-  return `${c.quick ? "quick" : "full"} suite · ${c.budgetMs} ms per test after ${c.warmupMs} ms warm-up`;
+  const rounds = c.rounds === undefined ? "per test" : `per round, ${c.rounds} rounds per test`;
+  return `${c.quick ? "quick" : "full"} suite · ${c.budgetMs} ms ${rounds} after ${c.warmupMs} ms warm-up`;
 }
 
 export function machineSummary(doc: ResultFile): Markup {

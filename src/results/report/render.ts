@@ -16,6 +16,7 @@ import { machineLine } from "./format.js";
 import { heatmapChart, heatmapSet, sharedLegendChart, smallMultiplesChart } from "./heatmap.js";
 import { markup, join, type Markup, trusted } from "./html.js";
 import { machineSummary } from "./machine.js";
+import { roundsNote, sentinelChart } from "./sentinel.js";
 import { nodeLatencyChart, nodeThroughputChart } from "./node-vs-native.js";
 import { type Chart, svgDocument } from "./svg.js";
 import { failedTable, figureTable, mechanismTable } from "./tables.js";
@@ -66,6 +67,7 @@ export function renderCharts(doc: ResultFile): NamedChart[] {
     }
   }
   add("throughput", "throughput by mechanism, message size and placement class", throughputChart(doc));
+  add("sentinel", "sentinel timeline", sentinelChart(doc));
   const pair = focusPair(doc);
   if (pair !== null) {
     add("latency-cdf", "latency distributions", cdfChart(doc, pair));
@@ -168,6 +170,8 @@ function resultSection(doc: ResultFile, index: number, many: boolean): Markup {
               ${figure(nodeLatencyChart(doc, pair), "what Node gives you: latency")}${figure(nodeThroughputChart(doc, pair), "what Node gives you: throughput")}
             </div>`
     }
+    <h3 id="${id}-rounds">Rounds and machine state</h3>
+    ${roundsNote(doc)}${figure(sentinelChart(doc), "sentinel timeline")}
     ${details("Mechanisms, method versions and parameters", mechanismTable(doc))}
     ${details("Failed tests", failedTable(doc))}
   </section>`;
@@ -229,6 +233,7 @@ table.data{margin:6px 0}
 table.data th,table.data td{border-bottom:1px solid var(--line);padding:4px 10px;text-align:left;vertical-align:top}
 table.data th{background:#f0f2f5;font-weight:600;white-space:nowrap}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.doubt{color:#d4380d}
 td.params{font-size:12px;color:var(--muted);max-width:520px;word-break:break-word}
 details{margin:8px 0}
 summary{cursor:pointer;color:var(--accent);font-size:13px}
@@ -296,6 +301,7 @@ export function renderReport(docs: readonly ResultFile[], options: ReportOptions
         markup`<a href="#r0-throughput">Throughput</a>`,
         markup`<a href="#r0-cdf">Distribution</a>`,
         markup`<a href="#r0-node">What Node gives you</a>`,
+        markup`<a href="#r0-rounds">Rounds and machine state</a>`,
       ];
   const lede = many
     ? `${docs.length} results. Latency is a round trip; throughput is payload bytes per second, one way.`

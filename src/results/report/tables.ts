@@ -19,7 +19,10 @@ export function dataTable(header: Markup, rows: readonly Markup[], className = "
   return markup`<table class="${className}"><thead><tr>${header}</tr></thead><tbody>${rows}</tbody></table>`;
 }
 
-/** Rows: mechanisms; columns: size × placement class; cells: the class figure ("!" when a side spun on one CPU). */
+/**
+ * Rows: mechanisms; columns: size × placement class; cells: the class figure ("!" when a side spun on one CPU,
+ * "?" when a run of the class is flagged unstable, machine-state or asymmetric).
+ */
 export function figureTable(doc: ResultFile, mode: ProbeMode): Markup | null {
   const mechanisms = mechanismsOf(doc, mode);
   const sizes = sizesOf(doc, mode);
@@ -38,7 +41,7 @@ export function figureTable(doc: ResultFile, mode: ProbeMode): Markup | null {
         (r) => r.mode === mode && r.mechanism === m && r.size === size && r.placement === placement,
       );
       if (f === undefined) return markup`<td class="num muted">${failed ? "failed" : "—"}</td>`;
-      return markup`<td class="num">${format(f.value)}${f.spinOnSharedCpu ? " !" : ""}</td>`;
+      return markup`<td class="num${f.doubtful ? " doubt" : ""}">${format(f.value)}${f.spinOnSharedCpu ? " !" : ""}${f.doubtful ? " ?" : ""}</td>`;
     });
     return markup`<tr>
       <td>${m}</td>
