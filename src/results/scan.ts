@@ -41,7 +41,7 @@ const TLDS = [
 ];
 
 const PATTERNS: ReadonlyArray<readonly [PrivateKind, RegExp]> = [
-  ["email", /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g],
+  ["email", /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g],
   [
     "uuid",
     /(?<![0-9A-Fa-f])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![0-9A-Fa-f])/g,
@@ -122,7 +122,7 @@ export interface ScanOptions {
 }
 
 const MARKUP: ReadonlyArray<readonly [RegExp, string]> = [
-  [/<\s*\/?\s*[A-Za-z!?]/, "an HTML tag"],
+  [/<\s*(?:\/\s*)?[A-Za-z!?]/, "an HTML tag"],
   [/javascript\s*:/i, "a javascript: URL"],
   // C0 controls, DEL, C1 controls, line/paragraph separators, bidi overrides and isolates (Trojan Source).
   // eslint-disable-next-line no-control-regex
@@ -133,7 +133,13 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-/** Problems in one string at one pointer. */
+/** Half of a UTF-16 surrogate pair without its other half (String.prototype.isWellFormed, ES2024). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** A string's problems are listed up to this many; the rest are counted (a string can hold thousands). */
+const MAX_PROBLEMS_PER_STRING = 20;
+
+/** Problems in one string at one pointer. Linear in the string's length. */
 export function scanString(
   text: string,
   file: string,
@@ -142,6 +148,16 @@ export function scanString(
   where = "value",
 ): ResultProblem[] {
   const problems: ResultProblem[] = [];
+  if (LONE_SURROGATE.test(text)) {
+    problems.push(
+      new ResultProblem(
+        "EMARKUP",
+        file,
+        pointer,
+        `the ${where} holds a lone surrogate (a half of a UTF-16 pair): not Unicode text; remove it`,
+      ),
+    );
+  }
   for (const [re, what] of MARKUP) {
     if (re.test(text)) {
       problems.push(
@@ -154,7 +170,8 @@ export function scanString(
       );
     }
   }
-  const seen = new Set<string>();
+  const seen: string[] = [];
+  let more = 0;
   for (const [kind, re] of PATTERNS) {
     if (exempt(kind, pointer)) continue;
     for (const m of text.matchAll(re)) {
@@ -162,8 +179,12 @@ export function scanString(
       if (kind === "home-path") value = value.replace(/^[^/A-Za-z]/, "");
       if (harmless(kind, value)) continue;
       // An address is not also a serial, nor an e-mail's domain also a hostname.
-      if ([...seen].some((s) => s.includes(value) || value.includes(s))) continue;
-      seen.add(value);
+      if (seen.some((s) => s.includes(value) || value.includes(s))) continue;
+      if (seen.length >= MAX_PROBLEMS_PER_STRING) {
+        more++;
+        continue;
+      }
+      seen.push(value);
       problems.push(
         new ResultProblem(
           "EPRIVATE",
@@ -173,6 +194,16 @@ export function scanString(
         ),
       );
     }
+  }
+  if (more > 0) {
+    problems.push(
+      new ResultProblem(
+        "EPRIVATE",
+        file,
+        pointer,
+        `the ${where} holds ${more} more private-looking values; remove them`,
+      ),
+    );
   }
   for (const re of words) {
     const m = re.exec(text);
@@ -190,7 +221,11 @@ export function scanString(
   return problems;
 }
 
-/** Problems in every string of a JSON value, keys included, with JSON pointers rooted at the document. */
+/**
+ * Problems in every string of a JSON value, keys included, with JSON pointers rooted at the document. The
+ * walk keeps its own stack, so a value nested at any depth is walked (validation refuses deep files before
+ * this, but the scan is also used alone).
+ */
 export function scanDocument(doc: unknown, file: string, options: ScanOptions = {}): ResultProblem[] {
   const words = (options.privateWords ?? [])
     .filter((w) => w.length >= 4)
@@ -199,31 +234,48 @@ export function scanDocument(doc: unknown, file: string, options: ScanOptions = 
   // Most strings repeat ("latency", "shared-l3") and are clean wherever they are: a string clean under the
   // strictest rules (no field exemption) is clean at any pointer, so it is scanned once.
   const clean = new Set<string>();
-  const check = (text: string, path: readonly (string | number)[], where: string) => {
+  const check = (text: string, path: () => readonly (string | number)[], where: string) => {
     if (clean.has(text)) return;
     if (scanString(text, file, "", words, where).length === 0) {
       clean.add(text);
       return;
     }
-    problems.push(...scanString(text, file, pointerOf(path), words, where));
+    problems.push(...scanString(text, file, pointerOf(path()), words, where));
   };
-  const walk = (value: unknown, path: (string | number)[]): void => {
+  // Each entry is a value and its parent entry's link, so a path is built only for a string with problems.
+  interface Entry {
+    value: unknown;
+    key: string | number | null;
+    parent: Entry | null;
+  }
+  const pathOf = (e: Entry | null): (string | number)[] => {
+    const out: (string | number)[] = [];
+    for (let at = e; at !== null && at.key !== null; at = at.parent) out.push(at.key);
+    return out.reverse();
+  };
+  const stack: Entry[] = [{ value: doc, key: null, parent: null }];
+  for (let e = stack.pop(); e !== undefined; e = stack.pop()) {
+    const { value, key } = e;
+    const entry = e;
+    if (typeof key === "string") check(key, () => pathOf(entry), "key");
     if (typeof value === "string") {
-      check(value, path, "value");
+      check(value, () => pathOf(entry), "value");
     } else if (Array.isArray(value)) {
       // Only strings and containers can hold text: arrays of numbers (samples) are skipped cheaply.
-      value.forEach((item, i) => {
-        if (typeof item === "string" || (typeof item === "object" && item !== null)) walk(item, [...path, i]);
-      });
+      for (let i = value.length - 1; i >= 0; i--) {
+        const item: unknown = value[i];
+        if (typeof item === "string" || (typeof item === "object" && item !== null)) {
+          stack.push({ value: item, key: i, parent: entry });
+        }
+      }
     } else if (typeof value === "object" && value !== null) {
-      for (const [key, item] of Object.entries(value)) {
-        const at = [...path, key];
-        check(key, at, "key");
-        walk(item, at);
+      const members = Object.entries(value);
+      for (let i = members.length - 1; i >= 0; i--) {
+        const [name, item] = members[i] as [string, unknown];
+        stack.push({ value: item, key: name, parent: entry });
       }
     }
-  };
-  walk(doc, []);
+  }
   return problems;
 }
 

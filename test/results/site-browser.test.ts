@@ -10,7 +10,7 @@ import { pathToFileURL } from "node:url";
 import { after, before, describe, it } from "node:test";
 import type { ResultFile } from "../../src/bench/result.js";
 import { addDocuments, addResults } from "../../src/results/db.js";
-import { importLegacy } from "../../src/results/legacy/import.js";
+import { importLegacy, type LegacyDocument } from "../../src/results/legacy/import.js";
 import { buildSite } from "../../src/results/site/build.js";
 import { type Browser, launchBrowser, type PageRecord, TEST_OUTPUT_DIR } from "../kit/browser.js";
 import { runFable, scratchDir } from "../kit/cli.js";
@@ -47,7 +47,8 @@ describe("results site in Chromium", { skip: archives.length === 0 ? LEGACY_SKIP
     assert.ok(bench.code === 0 || bench.code === 3, bench.stderr);
     ours = JSON.parse(readFileSync(file, "utf8")) as ResultFile;
     addResults(db, [file]);
-    const legacy = [...archives, join(LEGACY_DIR, "resolve")].flatMap((path) => importLegacy(path).docs);
+    const legacy: LegacyDocument[] = [];
+    for (const path of [...archives, join(LEGACY_DIR, "resolve")]) legacy.push(...(await importLegacy(path)).docs);
     addDocuments(db, legacy);
     const native = legacy.find((d) => d.doc.legacy?.variant === "48native");
     paperNative = native?.doc.machine.id.slice(0, 8) ?? "";
