@@ -44,10 +44,6 @@ interface Frame {
   wantKey: boolean;
 }
 
-const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
-/** Characters that end a bare token (number, true, false, null). */
-const DELIMITERS = new Set([0x2c, 0x5d, 0x7d, 0x3a, 0x20, 0x09, 0x0a, 0x0d]);
-
 const UNITS: Readonly<Record<ResultLimit, string>> = {
   fileBytes: "characters",
   depth: "levels",
@@ -78,73 +74,74 @@ export function checkLimits(text: string, file: string): ResultProblem | null {
   }
   const stack: Frame[] = [];
   const path: (string | number)[] = [];
+  let top: Frame | undefined;
   const n = text.length;
   let i = 0;
-  /** Called where a value starts: counts it in its array and sets its path segment. */
-  const valueStarts = (): ResultProblem | null => {
-    const top = stack.at(-1);
-    if (top?.array === true) {
-      if (top.count >= RESULT_LIMITS.arrayItems) {
-        return over(file, path.slice(0, -1), "arrayItems", "an array is longer");
-      }
-      path[path.length - 1] = top.count++;
-    }
-    return null;
-  };
   while (i < n) {
     const c = text.charCodeAt(i);
-    if (WHITESPACE.has(c) || c === 0x2c /* , */ || c === 0x3a /* : */) {
-      const top = stack.at(-1);
-      if (c === 0x2c && top !== undefined && !top.array) top.wantKey = true;
+    // Whitespace, "," and ":" (the commonest characters of a pretty-printed result) first.
+    if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09 || c === 0x3a /* : */) {
       i++;
       continue;
     }
-    if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
-      const problem = valueStarts();
-      if (problem !== null) return problem;
-      if (stack.length >= RESULT_LIMITS.depth) {
-        return over(file, path, "depth", "objects and arrays are nested deeper");
-      }
-      const array = c === 0x5b;
-      stack.push({ array, count: 0, keys: array ? null : new Set(), wantKey: !array });
-      path.push(array ? 0 : "");
+    if (c === 0x2c /* , */) {
+      if (top !== undefined && !top.array) top.wantKey = true;
       i++;
       continue;
     }
     if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
       stack.pop();
       path.pop();
+      top = stack.at(-1);
+      i++;
+      continue;
+    }
+    const isKey = c === 0x22 && top !== undefined && !top.array && top.wantKey;
+    if (top?.array === true) {
+      // A value starts in an array: count it and name it.
+      if (top.count >= RESULT_LIMITS.arrayItems) {
+        return over(file, path.slice(0, -1), "arrayItems", "an array is longer");
+      }
+      path[path.length - 1] = top.count++;
+    }
+    if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (stack.length >= RESULT_LIMITS.depth) {
+        return over(file, path, "depth", "objects and arrays are nested deeper");
+      }
+      const array = c === 0x5b;
+      top = { array, count: 0, keys: array ? null : new Set(), wantKey: !array };
+      stack.push(top);
+      path.push(array ? 0 : "");
       i++;
       continue;
     }
     if (c === 0x22 /* " */) {
-      // A string: find its end, counting characters as decoded (an escape is one).
-      let j = i + 1;
-      let length = 0;
-      const top = stack.at(-1);
-      const isKey = top !== undefined && !top.array && top.wantKey;
+      // A string: its end is the next quote not escaped.
+      let j = text.indexOf('"', i + 1);
+      let backslash = false;
+      for (;;) {
+        if (j < 0) return null; // Unterminated: not JSON.
+        let k = j - 1;
+        while (text.charCodeAt(k) === 0x5c /* \ */) k--;
+        if ((j - 1 - k) % 2 === 0) break;
+        backslash = true;
+        j = text.indexOf('"', j + 1);
+      }
       const cap = isKey ? RESULT_LIMITS.keyLength : RESULT_LIMITS.stringLength;
-      if (!isKey) {
-        const problem = valueStarts();
-        if (problem !== null) return problem;
+      // Escapes make the raw text longer than the string: count exactly only when the raw text is over.
+      if (j - i - 1 > cap && decodedLength(text, i + 1, j, backslash) > cap) {
+        return isKey
+          ? over(file, path.slice(0, -1), "keyLength", "a key is longer")
+          : over(file, path, "stringLength", "a string is longer");
       }
-      while (j < n) {
-        const d = text.charCodeAt(j);
-        if (d === 0x22) break;
-        j += d === 0x5c /* \ */ ? (text.charCodeAt(j + 1) === 0x75 /* u */ ? 6 : 2) : 1;
-        if (++length > cap) {
-          return isKey
-            ? over(file, path.slice(0, -1), "keyLength", "a key is longer")
-            : over(file, path, "stringLength", "a string is longer");
-        }
-      }
-      if (j >= n) return null; // Unterminated: not JSON.
       if (isKey && top !== undefined) {
-        let key: string;
-        try {
-          key = JSON.parse(text.slice(i, j + 1)) as string;
-        } catch {
-          return null; // A bad escape: not JSON.
+        let key = text.slice(i + 1, j);
+        if (key.includes("\\")) {
+          try {
+            key = JSON.parse(text.slice(i, j + 1)) as string;
+          } catch {
+            return null; // A bad escape: not JSON.
+          }
         }
         const keys = top.keys ?? new Set<string>();
         if (keys.has(key)) {
@@ -165,17 +162,20 @@ export function checkLimits(text: string, file: string): ResultProblem | null {
       i = j + 1;
       continue;
     }
-    // A bare token: a number, true, false or null.
-    const problem = valueStarts();
-    if (problem !== null) return problem;
+    // A bare token: a number, true, false or null. Only a number with an exponent can be beyond a double
+    // (without one it would need 309 digits, over the length limit).
     let j = i;
-    while (j < n && !DELIMITERS.has(text.charCodeAt(j))) {
-      if (++j - i > RESULT_LIMITS.numberLength) {
+    let exponent = false;
+    for (; j < n; j++) {
+      const d = text.charCodeAt(j);
+      if (d === 0x2c || d === 0x5d || d === 0x7d || d === 0x20 || d === 0x0a || d === 0x0d || d === 0x09) break;
+      if (d === 0x65 || d === 0x45) exponent = true;
+      if (j - i >= RESULT_LIMITS.numberLength) {
         return over(file, path, "numberLength", "a number is written longer");
       }
     }
-    const token = text.slice(i, j);
-    if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
+    if (exponent && (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39))) {
+      const token = text.slice(i, j);
       const value = Number(token);
       if (!Number.isNaN(value) && !Number.isFinite(value)) {
         return new ResultProblem(
@@ -186,7 +186,15 @@ export function checkLimits(text: string, file: string): ResultProblem | null {
         );
       }
     }
-    i = j;
+    i = j === i ? i + 1 : j;
   }
   return null;
+}
+
+/** Characters of the JSON string text[from, to) once decoded (an escape is one). */
+function decodedLength(text: string, from: number, to: number, escaped: boolean): number {
+  if (!escaped && text.indexOf("\\", from) < 0) return to - from;
+  let length = 0;
+  for (let j = from; j < to; length++) j += text.charCodeAt(j) === 0x5c ? (text.charCodeAt(j + 1) === 0x75 ? 6 : 2) : 1;
+  return length;
 }

@@ -71,6 +71,32 @@ const PATTERNS: ReadonlyArray<readonly [PrivateKind, RegExp]> = [
   ],
 ];
 
+/**
+ * Whether a string has a character every match of the kind needs: an indexOf is far cheaper than a
+ * regular expression, and most strings ("latency", "shared-l3") have none of them.
+ */
+function mayHold(kind: PrivateKind, text: string): boolean {
+  switch (kind) {
+    case "email":
+      return text.includes("@");
+    case "uuid":
+      return text.includes("-");
+    case "mac":
+      return text.includes(":") || text.includes("-");
+    case "ipv6":
+      return text.includes(":");
+    case "ipv4":
+    case "hostname":
+      return text.includes(".");
+    case "home-path":
+      return text.includes("/") || text.includes("\\");
+    case "serial":
+      return /\d/.test(text);
+    case "word":
+      return true;
+  }
+}
+
 /** Values that identify nobody: loopback and unspecified addresses. */
 function harmless(kind: PrivateKind, value: string): boolean {
   if (kind === "ipv4") return value.startsWith("127.") || value === "0.0.0.0";
@@ -121,12 +147,13 @@ export interface ScanOptions {
   privateWords?: readonly string[];
 }
 
-const MARKUP: ReadonlyArray<readonly [RegExp, string]> = [
-  [/<\s*(?:\/\s*)?[A-Za-z!?]/, "an HTML tag"],
-  [/javascript\s*:/i, "a javascript: URL"],
+/** Each markup pattern, what it finds, and a character it needs ("" for none). */
+const MARKUP: ReadonlyArray<readonly [RegExp, string, string]> = [
+  [/<\s*(?:\/\s*)?[A-Za-z!?]/, "an HTML tag", "<"],
+  [/javascript\s*:/i, "a javascript: URL", ":"],
   // C0 controls, DEL, C1 controls, line/paragraph separators, bidi overrides and isolates (Trojan Source).
   // eslint-disable-next-line no-control-regex
-  [/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/, "a control or bidi character"],
+  [/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/, "a control or bidi character", ""],
 ];
 
 function escapeRegExp(text: string): string {
@@ -147,33 +174,32 @@ export function scanString(
   words: readonly RegExp[] = [],
   where = "value",
 ): ResultProblem[] {
-  const problems: ResultProblem[] = [];
+  return findings(text, pointer, words, where).map(([code, detail]) => new ResultProblem(code, file, pointer, detail));
+}
+
+type Finding = readonly ["EPRIVATE" | "EMARKUP", string];
+
+/** What {@link scanString} reports, as plain pairs (an error object costs a stack trace). */
+function findings(text: string, pointer: string, words: readonly RegExp[], where: string): Finding[] {
+  const problems: Finding[] = [];
   if (LONE_SURROGATE.test(text)) {
-    problems.push(
-      new ResultProblem(
-        "EMARKUP",
-        file,
-        pointer,
-        `the ${where} holds a lone surrogate (a half of a UTF-16 pair): not Unicode text; remove it`,
-      ),
-    );
+    problems.push([
+      "EMARKUP",
+      `the ${where} holds a lone surrogate (a half of a UTF-16 pair): not Unicode text; remove it`,
+    ]);
   }
-  for (const [re, what] of MARKUP) {
-    if (re.test(text)) {
-      problems.push(
-        new ResultProblem(
-          "EMARKUP",
-          file,
-          pointer,
-          `the ${where} holds ${what}; results hold plain text only: remove it (the site escapes text anyway)`,
-        ),
-      );
+  for (const [re, what, needs] of MARKUP) {
+    if ((needs === "" || text.includes(needs)) && re.test(text)) {
+      problems.push([
+        "EMARKUP",
+        `the ${where} holds ${what}; results hold plain text only: remove it (the site escapes text anyway)`,
+      ]);
     }
   }
   const seen: string[] = [];
   let more = 0;
   for (const [kind, re] of PATTERNS) {
-    if (exempt(kind, pointer)) continue;
+    if (exempt(kind, pointer) || !mayHold(kind, text)) continue;
     for (const m of text.matchAll(re)) {
       let value = m[0];
       if (kind === "home-path") value = value.replace(/^[^/A-Za-z]/, "");
@@ -185,37 +211,22 @@ export function scanString(
         continue;
       }
       seen.push(value);
-      problems.push(
-        new ResultProblem(
-          "EPRIVATE",
-          file,
-          pointer,
-          `the ${where} holds ${KIND_NAMES[kind]}, ${mask(value)}: results never hold private data; remove it`,
-        ),
-      );
+      problems.push([
+        "EPRIVATE",
+        `the ${where} holds ${KIND_NAMES[kind]}, ${mask(value)}: results never hold private data; remove it`,
+      ]);
     }
   }
   if (more > 0) {
-    problems.push(
-      new ResultProblem(
-        "EPRIVATE",
-        file,
-        pointer,
-        `the ${where} holds ${more} more private-looking values; remove them`,
-      ),
-    );
+    problems.push(["EPRIVATE", `the ${where} holds ${more} more private-looking values; remove them`]);
   }
   for (const re of words) {
     const m = re.exec(text);
     if (m !== null) {
-      problems.push(
-        new ResultProblem(
-          "EPRIVATE",
-          file,
-          pointer,
-          `the ${where} holds ${KIND_NAMES.word}, ${mask(m[0])}: results never hold private data; remove it`,
-        ),
-      );
+      problems.push([
+        "EPRIVATE",
+        `the ${where} holds ${KIND_NAMES.word}, ${mask(m[0])}: results never hold private data; remove it`,
+      ]);
     }
   }
   return problems;
@@ -236,7 +247,7 @@ export function scanDocument(doc: unknown, file: string, options: ScanOptions = 
   const clean = new Set<string>();
   const check = (text: string, path: () => readonly (string | number)[], where: string) => {
     if (clean.has(text)) return;
-    if (scanString(text, file, "", words, where).length === 0) {
+    if (findings(text, "", words, where).length === 0) {
       clean.add(text);
       return;
     }

@@ -101,6 +101,15 @@ function refuseUnread(text: string, file: string): ResultProblem | null {
   return checkLimits(text, file);
 }
 
+function tooLarge(size: number, name: string): ResultProblem {
+  return new ResultProblem(
+    "ELIMIT",
+    name,
+    "",
+    `the file has ${size} bytes, more than the limit of ${RESULT_LIMITS.fileBytes} bytes (fileBytes); a result never needs more, so it is refused unread`,
+  );
+}
+
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
@@ -119,20 +128,17 @@ export function readResultText(path: string, name = path): { text: string } | { 
   let bytes: Buffer;
   try {
     const size = statSync(path).size;
-    if (size > RESULT_LIMITS.fileBytes) {
-      return {
-        problem: new ResultProblem(
-          "ELIMIT",
-          name,
-          "",
-          `the file has ${size} bytes, more than the limit of ${RESULT_LIMITS.fileBytes} bytes (fileBytes); a result never needs more, so it is refused unread`,
-        ),
-      };
-    }
+    if (size > RESULT_LIMITS.fileBytes) return { problem: tooLarge(size, name) };
+    if (!statSync(path).isFile()) return { problem: new ResultProblem("EJSON", name, "", "not a regular file") };
     bytes = readFileSync(path);
   } catch (cause) {
     return unreadable(cause);
   }
+  return decodeResult(bytes, name);
+}
+
+/** The text of a result file's bytes, or why it is refused: not UTF-8, or over a limit of limits.ts. */
+function decodeResult(bytes: Uint8Array, name: string): { text: string } | { problem: ResultProblem } {
   let text: string;
   try {
     text = utf8.decode(bytes);
@@ -141,6 +147,14 @@ export function readResultText(path: string, name = path): { text: string } | { 
   }
   const refused = refuseUnread(text, name);
   return refused === null ? { text } : { problem: refused };
+}
+
+/** Checks one document's bytes as a file holds them (UTF-8 first); never throws for anything they hold. */
+export function checkResultBytes(bytes: Uint8Array, file: string, options: ValidateOptions = {}): Checked {
+  if (bytes.length > RESULT_LIMITS.fileBytes) return { file, doc: null, problems: [tooLarge(bytes.length, file)] };
+  const read = decodeResult(bytes, file);
+  if ("problem" in read) return { file, doc: null, problems: [read.problem] };
+  return checkWithinLimits(read.text, file, options);
 }
 
 /** Reads and checks one file. */
