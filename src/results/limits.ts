@@ -16,8 +16,11 @@
 import { pointerOf, ResultProblem } from "./problems.js";
 
 export const RESULT_LIMITS = {
-  /** Bytes of one result file (the largest real one, a converted 48-CPU ipc-bench run, is 3.4 MB). */
-  fileBytes: 64 * 1024 * 1024,
+  /**
+   * Bytes of one result file: the largest real one, a converted 48-CPU ipc-bench run, is 3.4 MB; a
+   * `fable bench --quick` result of 2 CPUs is 1.2 MB. Larger files cost seconds to validate (README).
+   */
+  fileBytes: 16 * 1024 * 1024,
   /** Nesting of objects and arrays (the schema's deepest value is at depth 6). */
   depth: 32,
   /** Characters of one string value (the schema's longest is an error message, 1000). */

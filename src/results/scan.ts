@@ -160,6 +160,9 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
+/** A document's problems are listed up to about this many; its further strings are counted, not scanned. */
+const MAX_PROBLEMS_PER_DOCUMENT = 1000;
+
 /** Half of a UTF-16 surrogate pair without its other half (String.prototype.isWellFormed, ES2024). */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -245,8 +248,13 @@ export function scanDocument(doc: unknown, file: string, options: ScanOptions = 
   // Most strings repeat ("latency", "shared-l3") and are clean wherever they are: a string clean under the
   // strictest rules (no field exemption) is clean at any pointer, so it is scanned once.
   const clean = new Set<string>();
+  let unscanned = 0;
   const check = (text: string, path: () => readonly (string | number)[], where: string) => {
     if (clean.has(text)) return;
+    if (problems.length >= MAX_PROBLEMS_PER_DOCUMENT) {
+      unscanned++;
+      return;
+    }
     if (findings(text, "", words, where).length === 0) {
       clean.add(text);
       return;
@@ -286,6 +294,16 @@ export function scanDocument(doc: unknown, file: string, options: ScanOptions = 
         stack.push({ value: item, key: name, parent: entry });
       }
     }
+  }
+  if (unscanned > 0) {
+    problems.push(
+      new ResultProblem(
+        "EPRIVATE",
+        file,
+        "",
+        `${problems.length} problems found; ${unscanned} more strings were not scanned: fix these first`,
+      ),
+    );
   }
   return problems;
 }

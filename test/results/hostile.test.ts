@@ -166,7 +166,7 @@ describe("other limits", () => {
     writeFileSync(path, Buffer.alloc(RESULT_LIMITS.fileBytes + 1, 0x20));
     const c = checkResultFile(path);
     assert.equal(c.problems[0]?.code, "ELIMIT");
-    assert.match(c.problems[0]?.detail ?? "", /67108865 bytes, more than the limit of 67108864 bytes \(fileBytes\)/);
+    assert.match(c.problems[0]?.detail ?? "", /16777217 bytes, more than the limit of 16777216 bytes \(fileBytes\)/);
   });
 
   it("duplicate keys, non-finite numbers, byte order marks and invalid UTF-8 are refused by name", () => {
