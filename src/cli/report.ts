@@ -7,8 +7,9 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
 import type { Command } from "commander";
-import { readResult, type ResultFile } from "../bench/result.js";
+import { parseResult, type ResultFile } from "../bench/result.js";
 import { FableError, UsageError } from "../errors.js";
+import { readResultText } from "../results/validate.js";
 import { renderCharts, renderComparisonCharts, renderReport, resultLetter, svgToPng } from "../results/report/index.js";
 
 interface ReportFlags {
@@ -24,11 +25,20 @@ export function reportPathFor(resultPath: string): string {
   return join(dirname(resultPath), `${basename(resultPath, ext === ".json" ? ext : "")}.html`);
 }
 
-/** Reads result files; the first bad one is a UsageError naming the file (and the field, for a bad document). */
+/**
+ * Reads result files within the results database's limits (size, depth, lengths: results/limits.ts); the
+ * first bad one is a UsageError naming the file (and the field, for a bad document).
+ */
 export function readResults(paths: readonly string[]): ResultFile[] {
   return paths.map((path) => {
+    const read = readResultText(path);
+    if ("problem" in read) {
+      const { pointer, detail } = read.problem;
+      const reason = existsSync(path) ? `${pointer === "" ? "(document)" : pointer}: ${detail}` : "no such file";
+      throw new UsageError(`${path}: not a readable fable result: ${reason}`);
+    }
     try {
-      return readResult(path);
+      return parseResult(read.text, path);
     } catch (err) {
       const reason =
         err instanceof FableError

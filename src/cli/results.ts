@@ -82,13 +82,13 @@ export function registerResults(program: Command, setExit: (code: number) => voi
     .option("--db <dir>", dbOption)
     .option("--out <dir>", "write the converted documents to this folder instead of a database")
     .option("--machines-from <dir>", "for resolve/: the folder of contributed archives (default ../results)")
-    .action((paths: string[], flags: { db?: string; out?: string; machinesFrom?: string }) => {
+    .action(async (paths: string[], flags: { db?: string; out?: string; machinesFrom?: string }) => {
       if (flags.db !== undefined && flags.out !== undefined) throw new UsageError("give --db or --out, not both");
       let failed = 0;
       const docs: LegacyDocument[] = [];
       for (const path of paths) {
         try {
-          const imported = importLegacy(
+          const imported = await importLegacy(
             path,
             flags.machinesFrom === undefined ? {} : { machinesFrom: flags.machinesFrom },
           );

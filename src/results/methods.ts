@@ -97,7 +97,10 @@ export function knownMethodSeries(suite: string, mechanism: string): string[] {
   }
   if (suite !== "fable-io") return [];
   const current = MECHANISMS.find((m) => m.name === mechanism);
-  const versions = [...(current === undefined ? [] : [current.method]), ...(PAST_METHODS[mechanism] ?? [])];
+  const versions = [
+    ...(current === undefined ? [] : [current.method]),
+    ...(Object.hasOwn(PAST_METHODS, mechanism) ? (PAST_METHODS[mechanism] ?? []) : []),
+  ];
   return [...new Set(versions.map(methodSeries))];
 }
 

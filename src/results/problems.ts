@@ -9,6 +9,8 @@ import { FableError } from "../errors.js";
 export const PROBLEM_CODES = {
   /** Not readable, not JSON, or not a JSON object. */
   EJSON: "not a JSON result document",
+  /** Over a size, depth or length limit (limits.ts): refused before it is read further. */
+  ELIMIT: "over a limit",
   /** A format version this fable does not read. */
   EVERSION: "unknown format version",
   /** A key outside the allow-list. */

@@ -41,7 +41,7 @@ const TLDS = [
 ];
 
 const PATTERNS: ReadonlyArray<readonly [PrivateKind, RegExp]> = [
-  ["email", /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g],
+  ["email", /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g],
   [
     "uuid",
     /(?<![0-9A-Fa-f])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![0-9A-Fa-f])/g,
@@ -70,6 +70,32 @@ const PATTERNS: ReadonlyArray<readonly [PrivateKind, RegExp]> = [
     /(?<![A-Za-z0-9])(?:(?=(?:[A-Za-z]*\d){3})(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{10,}|\d{12,})(?![A-Za-z0-9])/g,
   ],
 ];
+
+/**
+ * Whether a string has a character every match of the kind needs: an indexOf is far cheaper than a
+ * regular expression, and most strings ("latency", "shared-l3") have none of them.
+ */
+function mayHold(kind: PrivateKind, text: string): boolean {
+  switch (kind) {
+    case "email":
+      return text.includes("@");
+    case "uuid":
+      return text.includes("-");
+    case "mac":
+      return text.includes(":") || text.includes("-");
+    case "ipv6":
+      return text.includes(":");
+    case "ipv4":
+    case "hostname":
+      return text.includes(".");
+    case "home-path":
+      return text.includes("/") || text.includes("\\");
+    case "serial":
+      return /\d/.test(text);
+    case "word":
+      return true;
+  }
+}
 
 /** Values that identify nobody: loopback and unspecified addresses. */
 function harmless(kind: PrivateKind, value: string): boolean {
@@ -121,19 +147,29 @@ export interface ScanOptions {
   privateWords?: readonly string[];
 }
 
-const MARKUP: ReadonlyArray<readonly [RegExp, string]> = [
-  [/<\s*\/?\s*[A-Za-z!?]/, "an HTML tag"],
-  [/javascript\s*:/i, "a javascript: URL"],
+/** Each markup pattern, what it finds, and a character it needs ("" for none). */
+const MARKUP: ReadonlyArray<readonly [RegExp, string, string]> = [
+  [/<\s*(?:\/\s*)?[A-Za-z!?]/, "an HTML tag", "<"],
+  [/javascript\s*:/i, "a javascript: URL", ":"],
   // C0 controls, DEL, C1 controls, line/paragraph separators, bidi overrides and isolates (Trojan Source).
   // eslint-disable-next-line no-control-regex
-  [/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/, "a control or bidi character"],
+  [/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/, "a control or bidi character", ""],
 ];
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-/** Problems in one string at one pointer. */
+/** A document's problems are listed up to about this many; its further strings are counted, not scanned. */
+const MAX_PROBLEMS_PER_DOCUMENT = 1000;
+
+/** Half of a UTF-16 surrogate pair without its other half (String.prototype.isWellFormed, ES2024). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** A string's problems are listed up to this many; the rest are counted (a string can hold thousands). */
+const MAX_PROBLEMS_PER_STRING = 20;
+
+/** Problems in one string at one pointer. Linear in the string's length. */
 export function scanString(
   text: string,
   file: string,
@@ -141,56 +177,69 @@ export function scanString(
   words: readonly RegExp[] = [],
   where = "value",
 ): ResultProblem[] {
-  const problems: ResultProblem[] = [];
-  for (const [re, what] of MARKUP) {
-    if (re.test(text)) {
-      problems.push(
-        new ResultProblem(
-          "EMARKUP",
-          file,
-          pointer,
-          `the ${where} holds ${what}; results hold plain text only: remove it (the site escapes text anyway)`,
-        ),
-      );
+  return findings(text, pointer, words, where).map(([code, detail]) => new ResultProblem(code, file, pointer, detail));
+}
+
+type Finding = readonly ["EPRIVATE" | "EMARKUP", string];
+
+/** What {@link scanString} reports, as plain pairs (an error object costs a stack trace). */
+function findings(text: string, pointer: string, words: readonly RegExp[], where: string): Finding[] {
+  const problems: Finding[] = [];
+  if (LONE_SURROGATE.test(text)) {
+    problems.push([
+      "EMARKUP",
+      `the ${where} holds a lone surrogate (a half of a UTF-16 pair): not Unicode text; remove it`,
+    ]);
+  }
+  for (const [re, what, needs] of MARKUP) {
+    if ((needs === "" || text.includes(needs)) && re.test(text)) {
+      problems.push([
+        "EMARKUP",
+        `the ${where} holds ${what}; results hold plain text only: remove it (the site escapes text anyway)`,
+      ]);
     }
   }
-  const seen = new Set<string>();
+  const seen: string[] = [];
+  let more = 0;
   for (const [kind, re] of PATTERNS) {
-    if (exempt(kind, pointer)) continue;
+    if (exempt(kind, pointer) || !mayHold(kind, text)) continue;
     for (const m of text.matchAll(re)) {
       let value = m[0];
       if (kind === "home-path") value = value.replace(/^[^/A-Za-z]/, "");
       if (harmless(kind, value)) continue;
       // An address is not also a serial, nor an e-mail's domain also a hostname.
-      if ([...seen].some((s) => s.includes(value) || value.includes(s))) continue;
-      seen.add(value);
-      problems.push(
-        new ResultProblem(
-          "EPRIVATE",
-          file,
-          pointer,
-          `the ${where} holds ${KIND_NAMES[kind]}, ${mask(value)}: results never hold private data; remove it`,
-        ),
-      );
+      if (seen.some((s) => s.includes(value) || value.includes(s))) continue;
+      if (seen.length >= MAX_PROBLEMS_PER_STRING) {
+        more++;
+        continue;
+      }
+      seen.push(value);
+      problems.push([
+        "EPRIVATE",
+        `the ${where} holds ${KIND_NAMES[kind]}, ${mask(value)}: results never hold private data; remove it`,
+      ]);
     }
+  }
+  if (more > 0) {
+    problems.push(["EPRIVATE", `the ${where} holds ${more} more private-looking values; remove them`]);
   }
   for (const re of words) {
     const m = re.exec(text);
     if (m !== null) {
-      problems.push(
-        new ResultProblem(
-          "EPRIVATE",
-          file,
-          pointer,
-          `the ${where} holds ${KIND_NAMES.word}, ${mask(m[0])}: results never hold private data; remove it`,
-        ),
-      );
+      problems.push([
+        "EPRIVATE",
+        `the ${where} holds ${KIND_NAMES.word}, ${mask(m[0])}: results never hold private data; remove it`,
+      ]);
     }
   }
   return problems;
 }
 
-/** Problems in every string of a JSON value, keys included, with JSON pointers rooted at the document. */
+/**
+ * Problems in every string of a JSON value, keys included, with JSON pointers rooted at the document. The
+ * walk keeps its own stack, so a value nested at any depth is walked (validation refuses deep files before
+ * this, but the scan is also used alone).
+ */
 export function scanDocument(doc: unknown, file: string, options: ScanOptions = {}): ResultProblem[] {
   const words = (options.privateWords ?? [])
     .filter((w) => w.length >= 4)
@@ -199,31 +248,63 @@ export function scanDocument(doc: unknown, file: string, options: ScanOptions = 
   // Most strings repeat ("latency", "shared-l3") and are clean wherever they are: a string clean under the
   // strictest rules (no field exemption) is clean at any pointer, so it is scanned once.
   const clean = new Set<string>();
-  const check = (text: string, path: readonly (string | number)[], where: string) => {
+  let unscanned = 0;
+  const check = (text: string, path: () => readonly (string | number)[], where: string) => {
     if (clean.has(text)) return;
-    if (scanString(text, file, "", words, where).length === 0) {
+    if (problems.length >= MAX_PROBLEMS_PER_DOCUMENT) {
+      unscanned++;
+      return;
+    }
+    if (findings(text, "", words, where).length === 0) {
       clean.add(text);
       return;
     }
-    problems.push(...scanString(text, file, pointerOf(path), words, where));
+    problems.push(...scanString(text, file, pointerOf(path()), words, where));
   };
-  const walk = (value: unknown, path: (string | number)[]): void => {
+  // Each entry is a value and its parent entry's link, so a path is built only for a string with problems.
+  interface Entry {
+    value: unknown;
+    key: string | number | null;
+    parent: Entry | null;
+  }
+  const pathOf = (e: Entry | null): (string | number)[] => {
+    const out: (string | number)[] = [];
+    for (let at = e; at !== null && at.key !== null; at = at.parent) out.push(at.key);
+    return out.reverse();
+  };
+  const stack: Entry[] = [{ value: doc, key: null, parent: null }];
+  for (let e = stack.pop(); e !== undefined; e = stack.pop()) {
+    const { value, key } = e;
+    const entry = e;
+    if (typeof key === "string") check(key, () => pathOf(entry), "key");
     if (typeof value === "string") {
-      check(value, path, "value");
+      check(value, () => pathOf(entry), "value");
     } else if (Array.isArray(value)) {
       // Only strings and containers can hold text: arrays of numbers (samples) are skipped cheaply.
-      value.forEach((item, i) => {
-        if (typeof item === "string" || (typeof item === "object" && item !== null)) walk(item, [...path, i]);
-      });
+      for (let i = value.length - 1; i >= 0; i--) {
+        const item: unknown = value[i];
+        if (typeof item === "string" || (typeof item === "object" && item !== null)) {
+          stack.push({ value: item, key: i, parent: entry });
+        }
+      }
     } else if (typeof value === "object" && value !== null) {
-      for (const [key, item] of Object.entries(value)) {
-        const at = [...path, key];
-        check(key, at, "key");
-        walk(item, at);
+      const members = Object.entries(value);
+      for (let i = members.length - 1; i >= 0; i--) {
+        const [name, item] = members[i] as [string, unknown];
+        stack.push({ value: item, key: name, parent: entry });
       }
     }
-  };
-  walk(doc, []);
+  }
+  if (unscanned > 0) {
+    problems.push(
+      new ResultProblem(
+        "EPRIVATE",
+        file,
+        "",
+        `${problems.length} problems found; ${unscanned} more strings were not scanned: fix these first`,
+      ),
+    );
+  }
   return problems;
 }
 

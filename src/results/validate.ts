@@ -10,10 +10,13 @@
  *    complete latency matrices; throughput below 1 TB/s and rates that agree with bytes and time; real dates.
  * 5. Every name a database path is made of matches its strict pattern (layout.ts).
  *
+ * Before all of these, the limits (limits.ts): a file over the size cap is not read, and text over a depth,
+ * length or count cap, not UTF-8, or starting with a byte order mark is refused before it is parsed.
+ *
  * Checks 3-5 need a document in shape, so they run only when the schema passes. Every problem is a
  * {@link ResultProblem} naming the file and the field; the caller decides what to do with a file that has any.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { packageRoot } from "../native/load.js";
 import {
@@ -36,6 +39,7 @@ import {
   LEGACY_SUITE_VERSIONS,
   methodSeries,
 } from "./methods.js";
+import { checkLimits, RESULT_LIMITS } from "./limits.js";
 import { pointerOf, ResultProblem } from "./problems.js";
 import { scanDocument, type ScanOptions } from "./scan.js";
 
@@ -66,6 +70,13 @@ function packageVersion(): string {
 
 /** Checks one document's text; never throws for anything the text holds. */
 export function checkResultText(text: string, file: string, options: ValidateOptions = {}): Checked {
+  const refused = refuseUnread(text, file);
+  if (refused !== null) return { file, doc: null, problems: [refused] };
+  return checkWithinLimits(text, file, options);
+}
+
+/** The checks of the module comment, on text already within the limits. */
+function checkWithinLimits(text: string, file: string, options: ValidateOptions): Checked {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -83,16 +94,75 @@ export function checkResultText(text: string, file: string, options: ValidateOpt
   return { file, doc, problems: sortProblems(problems) };
 }
 
-/** Reads and checks one file. */
-export function checkResultFile(path: string, options: ValidateOptions = {}, name = path): Checked {
+/** A byte order mark or a limit exceeded (limits.ts): the text is refused before it is parsed. */
+function refuseUnread(text: string, file: string): ResultProblem | null {
+  if (text.charCodeAt(0) === 0xfeff) {
+    return new ResultProblem("EJSON", file, "", "starts with a byte order mark: save it as UTF-8 without one");
+  }
+  return checkLimits(text, file);
+}
+
+function tooLarge(size: number, name: string): ResultProblem {
+  return new ResultProblem(
+    "ELIMIT",
+    name,
+    "",
+    `the file has ${size} bytes, more than the limit of ${RESULT_LIMITS.fileBytes} bytes (fileBytes); a result never needs more, so it is refused unread`,
+  );
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * A result file's text, or the problem that stops it being read: unreadable, over the size cap (checked
+ * before reading), not UTF-8, or over a limit of limits.ts.
+ */
+export function readResultText(path: string, name = path): { text: string } | { problem: ResultProblem } {
+  const unreadable = (cause: unknown) => ({
+    problem: new ResultProblem(
+      "EJSON",
+      name,
+      "",
+      `cannot be read (${(cause as NodeJS.ErrnoException).code ?? String(cause)})`,
+    ),
+  });
+  let bytes: Buffer;
+  try {
+    const size = statSync(path).size;
+    if (size > RESULT_LIMITS.fileBytes) return { problem: tooLarge(size, name) };
+    if (!statSync(path).isFile()) return { problem: new ResultProblem("EJSON", name, "", "not a regular file") };
+    bytes = readFileSync(path);
+  } catch (cause) {
+    return unreadable(cause);
+  }
+  return decodeResult(bytes, name);
+}
+
+/** The text of a result file's bytes, or why it is refused: not UTF-8, or over a limit of limits.ts. */
+function decodeResult(bytes: Uint8Array, name: string): { text: string } | { problem: ResultProblem } {
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
-  } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code ?? String(cause);
-    return { file: name, doc: null, problems: [new ResultProblem("EJSON", name, "", `cannot be read (${code})`)] };
+    text = utf8.decode(bytes);
+  } catch {
+    return { problem: new ResultProblem("EJSON", name, "", "not UTF-8 text: a result file is JSON in UTF-8") };
   }
-  return checkResultText(text, name, options);
+  const refused = refuseUnread(text, name);
+  return refused === null ? { text } : { problem: refused };
+}
+
+/** Checks one document's bytes as a file holds them (UTF-8 first); never throws for anything they hold. */
+export function checkResultBytes(bytes: Uint8Array, file: string, options: ValidateOptions = {}): Checked {
+  if (bytes.length > RESULT_LIMITS.fileBytes) return { file, doc: null, problems: [tooLarge(bytes.length, file)] };
+  const read = decodeResult(bytes, file);
+  if ("problem" in read) return { file, doc: null, problems: [read.problem] };
+  return checkWithinLimits(read.text, file, options);
+}
+
+/** Reads and checks one file. */
+export function checkResultFile(path: string, options: ValidateOptions = {}, name = path): Checked {
+  const read = readResultText(path, name);
+  if ("problem" in read) return { file: name, doc: null, problems: [read.problem] };
+  return checkWithinLimits(read.text, name, options);
 }
 
 function sortProblems(problems: ResultProblem[]): ResultProblem[] {
@@ -287,7 +357,7 @@ function checkTopologyShape(t: Topology, add: Add): void {
 }
 
 function checkRunMechanism(doc: ResultFile, mechanism: string, at: (string | number)[], add: Add): void {
-  if (doc.benchmarks[mechanism] === undefined) {
+  if (!Object.hasOwn(doc.benchmarks, mechanism)) {
     add("EMETHOD", [...at, "mechanism"], `"${mechanism}" is not listed in benchmarks, so its method is unknown`);
   }
 }

@@ -67,15 +67,15 @@ describe("legacy import", () => {
   const failed = new Map<string, string>();
   let resolve: LegacyImport;
 
-  before(() => {
+  before(async () => {
     for (const archive of archives) {
       try {
-        imported.set(archive.split("/").pop() ?? archive, importArchive(archive));
+        imported.set(archive.split("/").pop() ?? archive, await importArchive(archive));
       } catch (err) {
         failed.set(archive.split("/").pop() ?? archive, (err as Error).message);
       }
     }
-    resolve = importResolve(RESOLVE, { machinesFrom: MACHINES });
+    resolve = await importResolve(RESOLVE, { machinesFrom: MACHINES });
   });
   after(() => cleanupLegacyArchives());
 
@@ -114,10 +114,10 @@ describe("legacy import", () => {
     }
   });
 
-  it("imports the same archive to the same bytes, with a machine id derived from its content", () => {
+  it("imports the same archive to the same bytes, with a machine id derived from its content", async () => {
     const name = "tmpfCBrYh.tar.gz";
     const path = join(LEGACY_DIR, "results", name);
-    const again = importArchive(path).docs[0]?.doc;
+    const again = (await importArchive(path)).docs[0]?.doc;
     assert.equal(canonicalJson(again), canonicalJson(doc(name)));
     const content = sha256(readFileSync(path));
     assert.equal(doc(name).legacy?.contentSha256, content);
@@ -276,7 +276,7 @@ describe("legacy import", () => {
     if (LEGACY_FULL) assert.equal(native?.machine.hardwareKey, doc("tmpsbkFiM.tar.gz").machine.hardwareKey);
   });
 
-  it("refuses hostile or broken input with a clear reason, writing nothing outside its temporary directory", () => {
+  it("refuses hostile or broken input with a clear reason, writing nothing outside its temporary directory", async () => {
     const { dir, cleanup } = scratchDir("legacy-hostile");
     try {
       const header = (name: string, size: number): Buffer => {
@@ -309,15 +309,15 @@ describe("legacy import", () => {
           member("tmp/tmpEvil01/logs/sys-cpu/../../../../pwned", "x"),
         ]),
       );
-      assert.throws(() => importArchive(evil), /is not a sysfs file name/);
+      await assert.rejects(importArchive(evil), /is not a sysfs file name/);
       assert.ok(!existsSync(join(dir, "pwned")));
       const notGzip = join(dir, "tmpNotGz.tar.gz");
       writeFileSync(notGzip, "hello");
-      assert.throws(() => importArchive(notGzip), /not a gzip file/);
+      await assert.rejects(importArchive(notGzip), /not a gzip file/);
       const empty = join(dir, "tmpEmpty.tar.gz");
       writeFileSync(empty, tar([member("tmp/tmpEmpty/README", "nothing")]));
-      assert.throws(() => importArchive(empty), /no logs\/uname in the archive/);
-      assert.throws(() => importLegacy(dir), /neither an extracted ipc-bench run/);
+      await assert.rejects(importArchive(empty), /no logs\/uname in the archive/);
+      await assert.rejects(importLegacy(dir), /neither an extracted ipc-bench run/);
     } finally {
       cleanup();
     }

@@ -10,7 +10,7 @@ import { pathToFileURL } from "node:url";
 import { after, before, describe, it } from "node:test";
 import type { ResultFile } from "../../src/bench/result.js";
 import { addDocuments, addResults } from "../../src/results/db.js";
-import { importLegacy } from "../../src/results/legacy/import.js";
+import { importLegacy, type LegacyDocument } from "../../src/results/legacy/import.js";
 import { buildSite } from "../../src/results/site/build.js";
 import { BROWSER_SKIP, type Browser, launchBrowser, type PageRecord, TEST_OUTPUT_DIR } from "../kit/browser.js";
 import { runFable, scratchDir } from "../kit/cli.js";
@@ -48,7 +48,9 @@ describe("results site in Chromium", { skip: BROWSER_SKIP }, () => {
     ours = JSON.parse(readFileSync(file, "utf8")) as ResultFile;
     addResults(db, [file]);
     const machinesFrom = legacyMachinesDir();
-    const legacy = [...archives, legacyResolveDir()].flatMap((path) => importLegacy(path, { machinesFrom }).docs);
+    const legacy: LegacyDocument[] = [];
+    for (const path of [...archives, legacyResolveDir()])
+      legacy.push(...(await importLegacy(path, { machinesFrom })).docs);
     addDocuments(db, legacy);
     const native = legacy.find((d) => d.doc.legacy?.variant === "48native");
     paperNative = native?.doc.machine.id.slice(0, 8) ?? "";

@@ -47,7 +47,7 @@ import {
   type ThroughputLine,
   virtualization,
 } from "./parse.js";
-import { readTarGz } from "./tar.js";
+import { ARCHIVE_LIMITS, ArchiveError, readTarGz } from "./tar.js";
 
 /** An archive or directory that cannot be converted; the message says why. */
 export class LegacyImportError extends FableError {
@@ -553,8 +553,8 @@ function convertRun(tree: Tree, archive: string, contentSha256: string, notes: s
 }
 
 /** The run's files from a tar.gz: members under the one directory that holds logs/uname. */
-function treeFromArchive(bytes: Buffer, what: string, notes: string[]): Tree {
-  const members = readTarGz(bytes);
+async function treeFromArchive(bytes: Buffer, what: string, notes: string[]): Promise<Tree> {
+  const members = await readTarGz(bytes);
   const roots = members
     .filter((m) => /(?:^|\/)logs\/uname$/.test(m.name))
     .map((m) => m.name.slice(0, -"logs/uname".length));
@@ -590,19 +590,35 @@ function filesUnder(dir: string): { rel: string; full: string }[] {
   return out.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
 }
 
+/** An extracted run or resolve/ directory, read within the limits of an archive (tar.ts). */
 function treeFromDirectory(dir: string): { tree: Tree; contentSha256: string } {
   const tree: Tree = new Map();
   const digest: string[] = [];
-  for (const { rel, full } of filesUnder(dir)) {
+  const files = filesUnder(dir);
+  if (files.length > ARCHIVE_LIMITS.members) {
+    throw new ArchiveError(`${files.length} files: over the limit of ${ARCHIVE_LIMITS.members} files per run`);
+  }
+  let total = 0;
+  for (const { rel, full } of files) {
+    const st = statSync(full);
+    if (st.size > ARCHIVE_LIMITS.memberBytes) {
+      throw new ArchiveError(
+        `${rel} has ${st.size} bytes: over the limit of ${ARCHIVE_LIMITS.memberBytes} bytes per member`,
+      );
+    }
+    total += st.size;
+    if (total > ARCHIVE_LIMITS.expandedBytes) {
+      throw new ArchiveError(`its files pass ${ARCHIVE_LIMITS.expandedBytes} bytes: over the limit per run`);
+    }
     const data = readFileSync(full);
-    tree.set(rel, { data, mtimeMs: statSync(full).mtimeMs });
+    tree.set(rel, { data, mtimeMs: st.mtimeMs });
     digest.push(`${rel}\0${sha256(data)}\n`);
   }
   return { tree, contentSha256: sha256(digest.join("")) };
 }
 
 /** Converts a contributed archive (.tar.gz), or a directory holding one extracted run (logs/, results/). */
-export function importArchive(path: string): LegacyImport {
+export async function importArchive(path: string): Promise<LegacyImport> {
   const notes: string[] = [];
   const archive = archiveName(path);
   try {
@@ -610,9 +626,9 @@ export function importArchive(path: string): LegacyImport {
       const { tree, contentSha256 } = treeFromDirectory(path);
       return { docs: [convertRun(tree, archive, contentSha256, notes)], notes };
     }
-    const bytes = readFileSync(path);
+    const bytes = readArchive(path);
     return {
-      docs: [convertRun(treeFromArchive(bytes, archive, notes), archive, contentSha256Of(bytes), notes)],
+      docs: [convertRun(await treeFromArchive(bytes, archive, notes), archive, contentSha256Of(bytes), notes)],
       notes,
     };
   } catch (err) {
@@ -622,6 +638,17 @@ export function importArchive(path: string): LegacyImport {
     if (code !== undefined) throw new LegacyImportError(`${archive}: cannot be read (${code})`, { cause: err });
     throw err;
   }
+}
+
+/** An archive's bytes; its size is checked before it is read. */
+function readArchive(path: string): Buffer {
+  const size = statSync(path).size;
+  if (size > ARCHIVE_LIMITS.archiveBytes) {
+    throw new ArchiveError(
+      `${size} bytes: over the limit of ${ARCHIVE_LIMITS.archiveBytes} bytes per archive (real ipc-bench archives are at most 1 MB)`,
+    );
+  }
+  return readFileSync(path);
 }
 
 function contentSha256Of(bytes: Buffer): string {
@@ -673,27 +700,29 @@ export interface ResolveOptions {
 }
 
 /** Converts the paper's resolve/ directory: five documents of three machines (environments). */
-export function importResolve(dir: string, options: ResolveOptions = {}): LegacyImport {
+export async function importResolve(dir: string, options: ResolveOptions = {}): Promise<LegacyImport> {
   const notes: string[] = [];
   const archive = archiveName(dir);
   const { tree, contentSha256 } = treeFromDirectory(dir);
   const machinesDir = options.machinesFrom ?? join(dir, "..", "results");
   const machines = new Map<string, LegacyMachine>();
-  const machineOf = (environment: ResolveEnvironment): LegacyMachine => {
+  const machineOf = async (environment: ResolveEnvironment): Promise<LegacyMachine> => {
     const name = RESOLVE_MACHINES[environment];
     let m = machines.get(name);
     if (m === undefined) {
       const path = join(machinesDir, name);
       let bytes: Buffer;
       try {
-        bytes = readFileSync(path);
+        bytes = readArchive(path);
       } catch (cause) {
+        if (cause instanceof FableError)
+          throw new LegacyImportError(`${archive}: ${name}: ${cause.message}`, { cause });
         throw new LegacyImportError(
           `${archive}: holds no machine description; fable takes the ${environment} machine's from the contributed archive ${name} (same CPUs, kernel and month; see RESOLVE_MACHINES), which is not at ${path}: pass the folder holding it`,
           { cause },
         );
       }
-      m = machineFromLogs(treeFromArchive(bytes, name, notes), name);
+      m = machineFromLogs(await treeFromArchive(bytes, name, notes), name);
       const online = onlineCpus(m.topology).length;
       if (!OPTERON_6168.test(m.environment.cpu.model ?? "") || online !== 48) {
         throw new LegacyImportError(
@@ -709,7 +738,7 @@ export function importResolve(dir: string, options: ResolveOptions = {}): Legacy
   const docs: LegacyDocument[] = [];
   for (const v of RESOLVE_VARIANTS) {
     const what = `${archive}/${v.variant}`;
-    const machine = machineOf(v.environment);
+    const machine = await machineOf(v.environment);
     const runs: RunLegacy[] = [];
     if (v.latency !== null) {
       for (const [path, { data }] of tree) {
@@ -773,7 +802,7 @@ export function importResolve(dir: string, options: ResolveOptions = {}): Legacy
 }
 
 /** Converts an archive, an extracted run directory, or the paper's resolve/ directory. */
-export function importLegacy(path: string, options: ResolveOptions = {}): LegacyImport {
+export async function importLegacy(path: string, options: ResolveOptions = {}): Promise<LegacyImport> {
   if (isDirectory(path)) {
     const names = readdirSync(path);
     if (names.includes("logs")) return importArchive(path);
