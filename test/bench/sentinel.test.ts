@@ -116,9 +116,11 @@ describe("sentinel: a real CPU hog on a measured CPU", () => {
       const sentinel = disturbed.sentinel;
       assert.ok(sentinel !== undefined && sentinel.error === null, `the sentinel ran: ${sentinel?.error}`);
       // The sentinel judges against the run's own usual state. When other work kept the machine in no steady
-      // state (a reading without the hog already "other"), a hog cannot stand out from it: say so, and stop.
-      const unsteady = sentinel.readings.filter((r, i) => !hoggedReadings.includes(i) && r.state === "other");
-      if (unsteady.length > 0) {
+      // state (more than a quarter of the readings without the hog already "other"), a hog cannot stand out
+      // from it: say so, and stop. A stray reading or two leave the run's usual state, and the checks, intact.
+      const calm = sentinel.readings.filter((_, i) => !hoggedReadings.includes(i));
+      const unsteady = calm.filter((r) => r.state === "other");
+      if (unsteady.length * 4 > calm.length) {
         const p50s = sentinel.readings.map((r) => Math.round(r.p50Ns)).join(", ");
         t.skip(
           `no steady machine state to stand out from: ${unsteady.length} readings without the hog in another state (p50 ns: ${p50s})`,

@@ -6,22 +6,12 @@
  */
 import { ShmEnd } from "../../src/transports/shm.js";
 import type { TransportEnd } from "../../src/transports/transport.js";
+export { random } from "./random.js";
+import { random } from "./random.js";
 
 const MAX = 1024 * 1024;
 const PATTERN = new Uint8Array(MAX + 4096);
 for (let i = 0; i < PATTERN.length; i++) PATTERN[i] = (i * 131 + (i >>> 8) * 7) & 0xff;
-
-/** mulberry32: a small seeded generator, so a run repeats from its seed. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Size of message i of the stream with this seed. */
 export function sizeOf(seed: number, i: number): number {

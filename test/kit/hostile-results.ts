@@ -5,6 +5,8 @@
  * generator for fuzzing.
  */
 import { deflateRawSync, constants, crc32 } from "node:zlib";
+import { random as seededRandom } from "./random.js";
+export { seededRandom };
 
 /** One tar header block (ustar); `size` may be declared larger than the data that follows. */
 export function tarHeader(name: string, size: number, type = "0", linkName = ""): Buffer {
@@ -73,18 +75,6 @@ export function deepArrays(depth: number): string {
 /** `{"a":{"a":...{}}}` nested `depth` deep. */
 export function deepObjects(depth: number): string {
   return '{"a":'.repeat(depth) + "{}" + "}".repeat(depth);
-}
-
-/** A small fast seeded generator (mulberry32): the same seed gives the same corpus. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Hostile result documents, as file contents, made from the text of a valid one. */

@@ -1,11 +1,2 @@
-/** A small deterministic pseudo-random generator (mulberry32): the same sequence for a seed on every run. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded generator tests share (mulberry32, the one the bench's round schedule uses): a seed repeats a run. */
+export { seededRandom as random } from "../../src/bench/rounds.js";
