@@ -21,15 +21,23 @@ export interface Isolated {
 export function isolatedPaths(prefix = "daemon", owner?: { uid: number; gid: number }): Isolated {
   const root = mkdtempSync(join(tmpdir(), `fable-${prefix}-`));
   chmodSync(root, 0o755);
-  const paths = { runtimeDir: join(root, "run"), stateDir: join(root, "state") };
-  for (const dir of [paths.runtimeDir, paths.stateDir]) {
+  const paths = { runtimeDir: join(root, "run"), stateDir: join(root, "state"), dataDir: join(root, "data") };
+  for (const dir of [paths.runtimeDir, paths.stateDir, paths.dataDir]) {
     mkdirSync(dir, { mode: 0o700 });
     // Another user's daemon needs directories of its own.
     if (owner !== undefined) chownSync(dir, owner.uid, owner.gid);
   }
   return {
     paths,
-    env: { FABLE_RUNTIME_DIR: paths.runtimeDir, FABLE_STATE_DIR: paths.stateDir, FABLE_NO_AUTOSTART: "1" },
+    // The data dir too: the daemon's selector must not read this machine's own bench results (the tests expect
+    // the fixed order), nor calibrate in the background.
+    env: {
+      FABLE_RUNTIME_DIR: paths.runtimeDir,
+      FABLE_STATE_DIR: paths.stateDir,
+      FABLE_DATA_DIR: paths.dataDir,
+      FABLE_CALIBRATION: "off",
+      FABLE_NO_AUTOSTART: "1",
+    },
     cleanup: () => rmSync(root, { recursive: true, force: true }),
   };
 }
