@@ -53,6 +53,7 @@ import {
   publishSwitch,
 } from "./reconfigure.js";
 import { Retention } from "./retention.js";
+import type { WaitStrategy } from "../ring/wait.js";
 
 export interface ConnectionOptions {
   /** Most read buffers the application may hold unreleased (default 1024). */
@@ -162,7 +163,18 @@ export class Connection {
   /** The new path to read once the peer's epoch-end marker arrives. */
   #nextRead: { end: TransportEnd; epoch: number } | undefined;
   /** Both directions of the switch to `epoch` are done once both flags are set. */
-  #switching: { epoch: number; from: string; to: string; started: number; wrote: boolean; read: boolean } | undefined;
+  #switching:
+    | {
+        epoch: number;
+        from: string;
+        to: string;
+        wait: WaitStrategy | undefined;
+        reason: string;
+        started: number;
+        wrote: boolean;
+        read: boolean;
+      }
+    | undefined;
   /** A resume is under way: the ends are stand-ins until the peer's RESUME arrives. */
   #resuming = false;
   #resumed = 0;
@@ -855,7 +867,7 @@ export class Connection {
       kind: () => this.#wt.kind,
       closed: () => this.closed,
       sendControl: (bytes) => this.#sendControl(bytes),
-      adopt: (end, epoch, from, to) => this.#adopt(end, epoch, from, to),
+      adopt: (end, epoch, from, spec, reason) => this.#adopt(end, epoch, from, spec, reason),
       resumeOn: (end) => this.#resumeOn(end),
       fail: (err) => this.#pathFailed(err),
       destroy: (err) => this.destroy(err),
@@ -884,8 +896,18 @@ export class Connection {
    * Both ends agreed on `end` for `epoch`: the writer ends its epoch with a marker on the old path
    * and moves there; the reader moves there once the peer's marker arrives.
    */
-  #adopt(end: TransportEnd, epoch: number, from: string, to: string): void {
-    this.#switching = { epoch, from, to, started: performance.now(), wrote: false, read: false };
+  #adopt(end: TransportEnd, epoch: number, from: string, spec: PathSpec, reason: string): void {
+    const to = spec.kind;
+    this.#switching = {
+      epoch,
+      from,
+      to,
+      wait: spec.wait,
+      reason,
+      started: performance.now(),
+      wrote: false,
+      read: false,
+    };
     if (end.maxRecordBytes < this.#maxRecord) {
       end.destroy();
       this.#pathFailed(new TransportError("EPROTOCOL", `new ${to} path takes records of ${end.maxRecordBytes} bytes`));
@@ -926,8 +948,9 @@ export class Connection {
     const event: SwitchEvent = {
       from: s.from,
       to: s.to,
+      ...(s.wait !== undefined ? { wait: s.wait } : {}),
       epoch: s.epoch,
-      reason: "switch",
+      reason: s.reason,
       pauseMs: performance.now() - s.started,
       resent: 0,
     };

@@ -160,14 +160,16 @@ export interface EndpointOptions {
   /** tcp: the host to listen on (default 127.0.0.1). */
   readonly host?: string;
   readonly trust?: Trust;
-  /** This end's tls credentials (a leaf of the per-user CA): needed for tls paths. */
-  readonly tls?: TlsCredentials;
+  /** This end's tls credentials (a leaf of the per-user CA), or how to get them: needed for tls paths. */
+  readonly tls?: TlsCredentials | (() => Promise<TlsCredentials>);
 }
 
-function credentials(options: { readonly tls?: TlsCredentials }): TlsCredentials {
+async function credentials(options: {
+  readonly tls?: TlsCredentials | (() => Promise<TlsCredentials>);
+}): Promise<TlsCredentials> {
   if (options.tls === undefined)
     throw new ReconfigureError("a tls path needs credentials (the reconfigure option tls)");
-  return options.tls;
+  return typeof options.tls === "function" ? options.tls() : options.tls;
 }
 
 /** A listener that hands out only ends whose dialer proved the token. */
@@ -198,7 +200,7 @@ export class Endpoint {
       const listener =
         spec.kind === "tcp"
           ? await listenTcp(at, { trust })
-          : await listenTls(at, { trust, credentials: credentials(options) });
+          : await listenTls(at, { trust, credentials: await credentials(options) });
       return new Endpoint(
         { kind: spec.kind, host: listener.address.host, port: listener.address.port },
         token,
@@ -305,13 +307,18 @@ export async function dialEndpoint(
   address: PathAddress,
   token: Uint8Array,
   spec: PathSpec,
-  options: { readonly trust?: Trust; readonly timeoutMs?: number; readonly tls?: TlsCredentials } = {},
+  options: {
+    readonly trust?: Trust;
+    readonly timeoutMs?: number;
+    readonly tls?: TlsCredentials | (() => Promise<TlsCredentials>);
+  } = {},
 ): Promise<TransportEnd> {
   const trust = options.trust ?? "trusted";
   let end: TransportEnd;
   if (address.kind === "tcp") end = await connectTcp({ host: address.host, port: address.port }, { trust });
   else if (address.kind === "tls") {
-    end = await connectTls({ host: address.host, port: address.port }, { trust, credentials: credentials(options) });
+    const creds = await credentials(options);
+    end = await connectTls({ host: address.host, port: address.port }, { trust, credentials: creds });
   } else if (address.kind === "unix") end = await connectUnix(address.path, { trust });
   else {
     end = await connectShm(address.path, {

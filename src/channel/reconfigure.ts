@@ -54,6 +54,7 @@ import diagnostics from "node:diagnostics_channel";
 import { FableError } from "../errors.js";
 import { TransportError, type TransportEnd } from "../transports/transport.js";
 import type { TlsCredentials } from "../transports/tls.js";
+import type { WaitStrategy } from "../ring/wait.js";
 import {
   checkAddress,
   checkSpec,
@@ -91,14 +92,19 @@ export interface ReconfigureOptions {
   readonly dir?: string;
   /** tcp and tls endpoints listen on this host (default 127.0.0.1). */
   readonly host?: string;
-  /** This end's credentials for tls paths (a leaf of the per-user CA, src/daemon/tls-ca.ts). */
-  readonly tls?: TlsCredentials;
+  /**
+   * This end's credentials for tls paths (a leaf of the per-user CA, src/daemon/tls-ca.ts), or a
+   * function that gets them when a tls path is first built.
+   */
+  readonly tls?: TlsCredentials | (() => Promise<TlsCredentials>);
 }
 
 /** A switch or resume that happened (also a drain: `resent` then counts buffers copied). */
 export interface SwitchEvent {
   readonly from: string;
   readonly to: string;
+  /** How the new path's ends wait (shm; absent: the transport's default, or a resume path). */
+  readonly wait?: WaitStrategy;
   readonly epoch: number;
   readonly reason: string;
   /** From agreeing on the path (or the failure) to both directions on the new one. */
@@ -135,7 +141,7 @@ export interface PathHost {
   kind(): string;
   closed(): boolean;
   sendControl(bytes: Uint8Array): void;
-  adopt(end: TransportEnd, epoch: number, from: string, to: string): void;
+  adopt(end: TransportEnd, epoch: number, from: string, to: PathSpec, reason: string): void;
   resumeOn(end: TransportEnd): void;
   fail(err: Error): void;
   destroy(err: Error): void;
@@ -234,7 +240,7 @@ export class PathControl {
     }
   }
 
-  #endpointOptions(): { dir?: string; host?: string; tls?: TlsCredentials } {
+  #endpointOptions(): { dir?: string; host?: string; tls?: TlsCredentials | (() => Promise<TlsCredentials>) } {
     return {
       ...(this.#options.tls !== undefined ? { tls: this.#options.tls } : {}),
       ...(this.#options.dir !== undefined ? { dir: this.#options.dir } : {}),
@@ -280,6 +286,7 @@ export class PathControl {
           spec,
           address: endpoint.address,
           token: Buffer.from(endpoint.token).toString("hex"),
+          reason,
         }),
       );
       const end = await Promise.race([endpoint.accept(this.#timeoutMs), aborted]);
@@ -289,9 +296,8 @@ export class PathControl {
         throw new ReconfigureError(`switch to ${spec.kind} was interrupted`);
       }
       const done = new Promise<SwitchEvent>((resolve) => (this.#switched = resolve));
-      this.#host.adopt(end, epoch, from, spec.kind);
-      const event = await Promise.race([done, aborted]);
-      return { ...event, reason };
+      this.#host.adopt(end, epoch, from, spec, reason);
+      return await Promise.race([done, aborted]);
     } finally {
       if (this.#offer === offer) this.#offer = undefined;
       this.#switched = undefined;
@@ -335,7 +341,9 @@ export class PathControl {
         this.#offer = undefined;
         mine.abort(new ReconfigureError(`switch abandoned: the peer offered epoch ${epoch} at the same time`));
       }
-      const run = this.#chain.then(() => this.#answer(epoch, spec, address, token));
+      // The initiator's reason (why it switches), so both ends report the same; a peer's text is capped.
+      const reason = typeof body.reason === "string" ? body.reason.slice(0, 64) : "peer";
+      const run = this.#chain.then(() => this.#answer(epoch, spec, address, token, reason));
       this.#chain = run.catch(() => undefined);
       return;
     }
@@ -350,7 +358,7 @@ export class PathControl {
     throw new TransportError("EPROTOCOL", `unknown control record type ${type}`);
   }
 
-  async #answer(epoch: number, spec: PathSpec, address: PathAddress, token: Uint8Array): Promise<void> {
+  async #answer(epoch: number, spec: PathSpec, address: PathAddress, token: Uint8Array, reason: string): Promise<void> {
     if (this.#closed || epoch <= this.#host.epoch()) return;
     const from = this.#host.kind();
     let end: TransportEnd;
@@ -367,7 +375,7 @@ export class PathControl {
       return;
     }
     const done = new Promise<SwitchEvent>((resolve) => (this.#switched = resolve));
-    this.#host.adopt(end, epoch, from, spec.kind);
+    this.#host.adopt(end, epoch, from, spec, reason);
     // The next switch of this end waits for this one (or for a resume that replaces it).
     await Promise.race([done, this.#resumeStarted()]);
     this.#switched = undefined;
