@@ -1,10 +1,11 @@
 /**
  * Opt-in Prometheus text metrics of the daemon (`fable daemon run --metrics 127.0.0.1:9464`),
  * served by prom-client on loopback only: names, flows, and every flow's counters labelled by name,
- * flow id, transport and wait strategy. Values are read from the flow table at scrape time.
+ * flow id, transport and wait strategy; switches of flows by reason, from and to (count, pause,
+ * messages re-sent). Values are read from the flow table at scrape time.
  */
 import http from "node:http";
-import { Gauge, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
 import { UsageError } from "../errors.js";
 import type { NameService } from "./name-service.js";
 
@@ -58,6 +59,24 @@ export async function startMetrics(
         for (const f of daemon.service.allFlows()) {
           this.set({ name: f.name, flow: f.id, transport: f.transport, wait: f.wait ?? "kernel" }, f.counters[key]);
         }
+      },
+    });
+  }
+  const switchLabels = ["reason", "from", "to"] as const;
+  const switches = [
+    ["fable_flow_switches_total", "Switches of flows' transports", "count"],
+    ["fable_flow_switch_pause_ms_total", "Delivery pauses of those switches, summed (ms)", "pauseMs"],
+    ["fable_flow_switch_resent_total", "Messages re-sent after path failures", "resent"],
+  ] as const;
+  for (const [name, help, key] of switches) {
+    new Counter({
+      name,
+      help,
+      labelNames: switchLabels,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const t of daemon.service.switchTotals()) this.inc({ reason: t.reason, from: t.from, to: t.to }, t[key]);
       },
     });
   }

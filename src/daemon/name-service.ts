@@ -12,19 +12,41 @@
  * - Only its owner's uid, and uids it allows, may resolve it (EACCES otherwise; ENOENT if none).
  * - Flows are reported by their connecting end; a uid sees its own flows and those to its names.
  * - Limits per session and in total keep a hostile client from making the daemon grow unbounded.
+ * - Live reconfiguration (issue 10): each flow has a policy state (policy.ts). Triggers (a
+ *   `reconfigure` command, a `flow-location` or `flow-trust` mark, a contention sample from
+ *   sampleContention()) go through it; a decision is pushed to the flow's connecting end over its
+ *   control connection, which reports the outcome as a `flow-event`. Only the flow's uid (or its
+ *   name's owner) may trigger; only the reporting session may report events. A flow has one
+ *   switch in flight at a time; one not reported within PENDING_TIMEOUT_MS counts as failed.
  */
 import type { PeerCredentials } from "../native/native.js";
-import type {
-  DaemonStatus,
-  Endpoints,
-  FlowEntry,
-  FlowReport,
-  NameEntry,
-  Reply,
-  ReplyBodies,
-  Request,
-  SelectableTransport,
+import {
+  type DaemonStatus,
+  type Endpoints,
+  type FlowEntry,
+  type FlowEvent,
+  FLOW_EVENTS_KEPT,
+  type FlowReport,
+  type NameEntry,
+  type PathChoice,
+  type Push,
+  type Reply,
+  type ReplyBodies,
+  type Request,
+  type SelectableTransport,
+  type SwitchReason,
 } from "../naming/protocol.js";
+import {
+  decide,
+  DEFAULT_POLICY,
+  type EndSample,
+  type FlowPolicy,
+  type PolicyOptions,
+  type Signal,
+  contention,
+  spins,
+  startPolicy,
+} from "./policy.js";
 import type { EndPlacement, Selector } from "./selector.js";
 
 export interface Caller extends PeerCredentials {
@@ -41,6 +63,26 @@ export interface NameServiceOptions {
   readonly status?: () => Omit<DaemonStatus, "names" | "flows" | "selector">;
   readonly now?: () => number;
   readonly uid?: number;
+  /** Sends a push to the client of a session; false when it is gone. */
+  readonly push?: (session: number, message: Push) => boolean;
+  /** Reads where a process runs now (contention trigger); default: none (no sampling). */
+  readonly sample?: (pid: number) => EndSample;
+  /** This uid's tls leaf (the daemon's per-user CA). */
+  readonly tlsCredentials?: () => { key: string; cert: string; ca: string };
+  readonly policy?: PolicyOptions;
+}
+
+/** A pushed switch not reported within this long counts as failed (the client is old, or stuck). */
+export const PENDING_TIMEOUT_MS = 10_000;
+
+/** Switches in all, by reason and transports (metrics). */
+export interface SwitchTotal {
+  readonly reason: SwitchReason;
+  readonly from: string;
+  readonly to: string;
+  count: number;
+  pauseMs: number;
+  resent: number;
 }
 
 export const LIMITS = {
@@ -57,6 +99,9 @@ interface NameRecord extends NameEntry {
 
 interface FlowRecord extends FlowEntry {
   readonly session: number;
+  readonly policy: FlowPolicy;
+  /** When the pending switch was pushed. */
+  readonly pendingAt: number;
 }
 
 class RequestError extends Error {
@@ -76,6 +121,7 @@ export class NameService {
   readonly #sessionFlows = new Map<number, Set<string>>();
   readonly #now: () => number;
   readonly #uid: number;
+  readonly #switchTotals = new Map<string, SwitchTotal>();
 
   constructor(options: NameServiceOptions) {
     this.#o = options;
@@ -89,6 +135,11 @@ export class NameService {
 
   get flowCount(): number {
     return this.#flows.size;
+  }
+
+  /** Switches so far by reason, from and to (metrics). */
+  switchTotals(): readonly SwitchTotal[] {
+    return [...this.#switchTotals.values()];
   }
 
   /** Every flow, for the metrics endpoint. */
@@ -161,6 +212,155 @@ export class NameService {
           throw new RequestError("EACCES", `uid ${caller.uid} may not stop uid ${this.#uid}'s daemon`);
         queueMicrotask(() => this.#o.onStop?.());
         return {};
+      case "reconfigure": {
+        const [key, flow] = this.#controlled(caller, r.flowId);
+        if (flow.policy.pending !== undefined) {
+          throw new RequestError(
+            "EBUSY",
+            `flow ${r.flowId} is switching to ${choiceText(flow.policy.pending)}; try again`,
+          );
+        }
+        const pushed = this.#signal(key, flow, { kind: "manual", to: r.to });
+        if (pushed === null) {
+          throw new RequestError(
+            "ENOCHANGE",
+            flow.policy.untrusted
+              ? `flow ${r.flowId} stays on tls while its path is marked untrusted; it moves to ${choiceText(r.to)} once trusted`
+              : `flow ${r.flowId} already runs on ${choiceText(flow.policy.current)}`,
+          );
+        }
+        return { pushed: true, epoch: flow.epoch, from: flow.policy.current };
+      }
+      case "flow-event":
+        return this.#flowEvent(caller, r.flowId, r.event);
+      case "flow-location": {
+        const [key, flow] = this.#controlled(caller, r.flowId);
+        return { pushed: this.#signal(key, flow, { kind: "location", apart: r.apart }) };
+      }
+      case "flow-trust": {
+        const [key, flow] = this.#controlled(caller, r.flowId);
+        return { pushed: this.#signal(key, flow, { kind: "trust", trusted: r.trusted }) };
+      }
+      case "tls-credentials": {
+        if (caller.uid !== this.#uid) {
+          throw new RequestError("EACCES", `uid ${caller.uid} may not have uid ${this.#uid}'s tls credentials`);
+        }
+        if (this.#o.tlsCredentials === undefined) throw new RequestError("ENOTSUP", "this daemon holds no tls CA");
+        return this.#o.tlsCredentials();
+      }
+    }
+  }
+
+  /** The flow `flowId` if the caller may trigger switches of it (its uid, or its name's owner). */
+  #controlled(caller: Caller, flowId: string): [string, FlowRecord] {
+    for (const [key, f] of this.#flows) {
+      if (f.id !== flowId) continue;
+      if (f.uid === caller.uid || this.#names.get(f.name)?.uid === caller.uid) return [key, f];
+    }
+    throw new RequestError("ENOENT", `no flow ${flowId} (see \`fable flows\`)`);
+  }
+
+  /** Runs a signal through the flow's policy and pushes the decision; the choice pushed, or null. */
+  #signal(key: string, flow: FlowRecord, signal: Signal): PathChoice | null {
+    const now = this.#now();
+    let policy = flow.policy;
+    if (policy.pending !== undefined && now - flow.pendingAt > PENDING_TIMEOUT_MS) {
+      policy = decide(
+        policy,
+        { kind: "reported", to: policy.pending, reason: "manual", ok: false },
+        now,
+        this.#policy(),
+      ).state;
+    }
+    const { state, decision } = decide(policy, signal, now, this.#policy());
+    if (decision === undefined) {
+      this.#flows.set(key, { ...flow, policy: state });
+      return null;
+    }
+    const sent =
+      this.#o.push?.(flow.session, {
+        push: "reconfigure",
+        flowId: flow.id,
+        to: decision.to,
+        reason: decision.reason,
+      }) ?? false;
+    // Not delivered: nothing is in flight (the next signal decides again).
+    this.#flows.set(key, { ...flow, policy: sent ? state : { ...state, pending: undefined }, pendingAt: now });
+    return sent ? decision.to : null;
+  }
+
+  #policy(): PolicyOptions {
+    return this.#o.policy ?? DEFAULT_POLICY;
+  }
+
+  #flowEvent(caller: Caller, flowId: string, event: FlowEvent): ReplyBodies["flow-event"] {
+    const key = `${caller.uid}:${flowId}`;
+    const flow = this.#flows.get(key);
+    if (flow === undefined || flow.session !== caller.session) {
+      throw new RequestError("ENOENT", `no flow ${flowId} reported by this connection`);
+    }
+    const ok = event.error === undefined;
+    const { state } = decide(
+      flow.policy,
+      { kind: "reported", to: ok ? event.to : event.from, reason: event.reason, ok },
+      this.#now(),
+      this.#policy(),
+    );
+    const events = [...flow.events, event].slice(-FLOW_EVENTS_KEPT);
+    this.#flows.set(key, {
+      ...flow,
+      policy: state,
+      events,
+      switches: flow.switches + (ok ? 1 : 0),
+      ...(ok ? { transport: event.to.transport, wait: event.to.wait, epoch: Math.max(flow.epoch, event.epoch) } : {}),
+    });
+    if (ok) {
+      const from = choiceText(event.from);
+      const to = choiceText(event.to);
+      const tkey = `${event.reason}|${from}|${to}`;
+      const total = this.#switchTotals.get(tkey) ?? { reason: event.reason, from, to, count: 0, pauseMs: 0, resent: 0 };
+      total.count++;
+      total.pauseMs += event.pauseMs;
+      total.resent += event.resent;
+      this.#switchTotals.set(tkey, total);
+    }
+    return {};
+  }
+
+  /** Whether any flow has a spinning end (the contention trigger samples only then). */
+  get spinningFlows(): number {
+    let n = 0;
+    for (const f of this.#flows.values()) if (spins(f.policy.base)) n++;
+    return n;
+  }
+
+  /**
+   * The contention trigger: where the two ends of every flow whose base spins run now; switches
+   * (through the policy) those that share one CPU to blocking waits, and back. The daemon calls it
+   * at most every 100 ms, and only while spinningFlows > 0.
+   */
+  sampleContention(): void {
+    const read = this.#o.sample;
+    if (read === undefined) return;
+    const samples = new Map<number, EndSample | null>();
+    const at = (pid: number): EndSample | null => {
+      let s = samples.get(pid);
+      if (s === undefined) {
+        try {
+          s = read(pid);
+        } catch {
+          s = null; // gone: the sweep drops its flows
+        }
+        samples.set(pid, s);
+      }
+      return s;
+    };
+    for (const [key, f] of [...this.#flows]) {
+      if (!spins(f.policy.base)) continue;
+      const a = at(f.connectorPid);
+      const b = at(f.listenerPid);
+      if (a === null || b === null) continue;
+      this.#signal(key, f, { kind: "contention", sample: contention(a, b) });
     }
   }
 
@@ -253,6 +453,11 @@ export class NameService {
       rates,
       reportedAt: now,
       session: caller.session,
+      events: before?.events ?? [],
+      switches: before?.switches ?? 0,
+      // A re-report after a daemon restart starts a fresh policy on what the flow runs on.
+      policy: before?.policy ?? startPolicy({ transport: report.transport, wait: report.wait }, now),
+      pendingAt: before?.pendingAt ?? 0,
     });
     return {};
   }
@@ -310,6 +515,10 @@ function publicName(n: NameRecord): NameEntry {
 }
 
 function publicFlow(f: FlowRecord): FlowEntry {
-  const { session: _session, ...rest } = f;
+  const { session: _session, policy: _policy, pendingAt: _pendingAt, ...rest } = f;
   return rest;
+}
+
+export function choiceText(c: PathChoice): string {
+  return c.wait === null ? c.transport : `${c.transport}:${c.wait}`;
 }

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { FableError } from "../errors.js";
+import type { EndSample } from "./policy.js";
 import type { EndPlacement } from "./selector.js";
 
 export class PlacementError extends FableError {
@@ -48,4 +49,17 @@ function currentCpu(stat: string): number | null {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const cpu = Number(fields[39 - 3]);
   return Number.isInteger(cpu) && cpu >= 0 ? cpu : null;
+}
+
+/** What the contention trigger samples of one end (policy.ts EndSample): placement and run state. */
+export function readEndSample(pid: number, proc = "/proc"): EndSample & { readonly pid: number } {
+  const placement = readPlacement(pid, proc);
+  let state = "";
+  try {
+    const stat = readFileSync(`${proc}/${pid}/stat`, "utf8");
+    state = stat.charAt(stat.lastIndexOf(")") + 2);
+  } catch {
+    // gone since: not running
+  }
+  return { pid, allowedCpus: placement.allowedCpus, currentCpu: placement.currentCpu, running: state === "R" };
 }

@@ -17,9 +17,13 @@
  *   sends reaches another client's state except through the handlers' rules.
  * - When a control connection closes, its names and flows go (NameService.endSession); every
  *   `sweepMs` (default 250) names of dead processes go too.
+ * - Pushes (a switch decided for a flow) go to the control connection its connecting end reported
+ *   it on. The contention trigger reads /proc every `contentionMs` (default 100, never less), and
+ *   only while some flow has a spinning end.
  */
 import { chmodSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import net from "node:net";
+import { join } from "node:path";
 import { FableError } from "../errors.js";
 import { loadNative } from "../native/load.js";
 import { controlSocket, type DaemonPaths, ensurePrivateDir, lockAddress, myUid, pidFile } from "../naming/paths.js";
@@ -35,8 +39,9 @@ import {
 import { socketFd } from "../transports/rendezvous.js";
 import { type MetricsServer, startMetrics } from "./metrics.js";
 import { NameService } from "./name-service.js";
-import { readPlacement } from "./placement.js";
+import { readEndSample, readPlacement } from "./placement.js";
 import type { Selector } from "./selector.js";
+import { issueLeaf, type LeafCredentials } from "./tls-ca.js";
 
 /** Another daemon already serves this runtime directory. */
 export class DaemonRunningError extends FableError {
@@ -51,6 +56,8 @@ export interface DaemonOptions {
   /** Serve Prometheus text metrics at http://host:port/metrics (loopback only). */
   readonly metrics?: { readonly host: string; readonly port: number };
   readonly sweepMs?: number;
+  /** Period of the contention trigger's /proc sampling (default and least 100 ms). */
+  readonly contentionMs?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -66,6 +73,10 @@ export class Daemon {
   readonly #server: net.Server;
   readonly #clients = new Set<net.Socket>();
   readonly #sweep: NodeJS.Timeout;
+  readonly #contention: NodeJS.Timeout;
+  /** Where to push to each session's client. */
+  readonly #sessions = new Map<number, (message: object) => void>();
+  #leaf: LeafCredentials | undefined;
   #metrics: MetricsServer | undefined;
   #closing: Promise<void> | undefined;
   readonly #done: Promise<void>;
@@ -82,6 +93,14 @@ export class Daemon {
       placement: (pid) => readPlacement(pid),
       alive: processAlive,
       onStop: () => void this.close(),
+      sample: (pid) => readEndSample(pid),
+      push: (session, message) => {
+        const send = this.#sessions.get(session);
+        send?.(message);
+        return send !== undefined;
+      },
+      // The leaf every end of this uid presents on tls paths; issued once per daemon run (rotation re-issues it).
+      tlsCredentials: () => (this.#leaf ??= issueLeaf(join(options.paths.stateDir, "tls-ca"), "connections")),
       status: () => ({
         pid: process.pid,
         uid: myUid(),
@@ -95,6 +114,13 @@ export class Daemon {
     this.#server = net.createServer((socket) => this.#accept(socket));
     this.#sweep = setInterval(() => this.service.sweep(), options.sweepMs ?? 250);
     this.#sweep.unref();
+    this.#contention = setInterval(
+      () => {
+        if (this.service.spinningFlows > 0) this.service.sampleContention();
+      },
+      Math.max(100, options.contentionMs ?? 100),
+    );
+    this.#contention.unref();
   }
 
   static async start(options: DaemonOptions): Promise<Daemon> {
@@ -133,6 +159,7 @@ export class Daemon {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#sweep);
+      clearInterval(this.#contention);
       this.#server.close();
       for (const c of this.#clients) c.destroy();
       await this.#metrics?.close();
@@ -168,6 +195,7 @@ export class Daemon {
       }
       socket.write(encodeFrame(message));
     };
+    this.#sessions.set(caller.session, reply);
     socket.on("data", (chunk: Buffer) => {
       let messages: unknown[];
       try {
@@ -190,6 +218,7 @@ export class Daemon {
     socket.on("error", () => undefined);
     socket.on("close", () => {
       this.#clients.delete(socket);
+      this.#sessions.delete(caller.session);
       this.service.endSession(caller.session);
     });
   }

@@ -90,6 +90,48 @@ export interface FlowAttempt {
   readonly error: string;
 }
 
+// ---- live reconfiguration (issue 10): flow events, triggers, daemon pushes ------------------
+
+/** Transports a flow can run on after a switch. */
+export type FlowTransport = SelectableTransport | "tls";
+
+/** A transport and wait strategy a flow is switched to (wait: shm only). */
+export interface PathChoice {
+  readonly transport: FlowTransport;
+  readonly wait: Candidate["wait"];
+}
+
+/** Why a flow switched. */
+export type SwitchReason = "manual" | "contention" | "location" | "trust" | "failure" | "peer";
+
+/** One switch of a flow (or a failed attempt: `error`), as its connecting end reports it. */
+export interface FlowEvent {
+  readonly from: PathChoice;
+  readonly to: PathChoice;
+  readonly epoch: number;
+  readonly reason: SwitchReason;
+  /** From agreeing on the new path (or the failure) to both directions on it. */
+  readonly pauseMs: number;
+  /** Messages re-sent after a failure. */
+  readonly resent: number;
+  /** When it finished, ms since the epoch. */
+  readonly at: number;
+  /** The switch did not happen: why (the flow stays on `from`). */
+  readonly error?: string;
+}
+
+/**
+ * Messages the daemon sends to a client unasked (no `id`: they are not replies). The only one:
+ * switch the connecting end's flow `flowId` to `to`, for `reason`; the client answers with a
+ * `flow-event` request once the switch is done or failed.
+ */
+export interface Push {
+  readonly push: "reconfigure";
+  readonly flowId: string;
+  readonly to: PathChoice;
+  readonly reason: SwitchReason;
+}
+
 /** A flow as its connecting end reports it. */
 export interface FlowReport {
   readonly id: string;
@@ -97,7 +139,8 @@ export interface FlowReport {
   readonly listenerPid: number;
   readonly listenerCpus: readonly number[];
   readonly connectorCpus: readonly number[];
-  readonly transport: SelectableTransport;
+  /** The transport the flow runs on now (tls only after a switch: the daemon never selects it at setup). */
+  readonly transport: FlowTransport;
   readonly wait: Candidate["wait"];
   readonly epoch: number;
   /** Candidates tried before this one and why each failed (the fallbacks taken). */
@@ -129,7 +172,18 @@ export type Request =
   | { readonly id: number; readonly type: "names" }
   | { readonly id: number; readonly type: "flows" }
   | { readonly id: number; readonly type: "status" }
-  | { readonly id: number; readonly type: "stop" };
+  | { readonly id: number; readonly type: "stop" }
+  // -- issue 10: live reconfiguration --
+  /** Switch a flow (an administrator's or application's command): the daemon pushes it to the connecting end. */
+  | { readonly id: number; readonly type: "reconfigure"; readonly flowId: string; readonly to: PathChoice }
+  /** The connecting end reports a switch of its flow (or a failed one). */
+  | { readonly id: number; readonly type: "flow-event"; readonly flowId: string; readonly event: FlowEvent }
+  /** An end of a flow moved: `apart` when its two ends no longer share a host's memory (shm -> tcp). */
+  | { readonly id: number; readonly type: "flow-location"; readonly flowId: string; readonly apart: boolean }
+  /** The path between a flow's ends stopped (or started again) being trusted (-> tls and back). */
+  | { readonly id: number; readonly type: "flow-trust"; readonly flowId: string; readonly trusted: boolean }
+  /** This end's credentials for tls paths: a leaf of the daemon's per-user CA (the daemon's uid only). */
+  | { readonly id: number; readonly type: "tls-credentials" };
 
 export type RequestType = Request["type"];
 /** A request as a client writes it (the client numbers it). */
@@ -157,7 +211,14 @@ export interface FlowEntry extends FlowReport {
   };
   /** When the daemon last heard of it (ms since the epoch). */
   readonly reportedAt: number;
+  /** Its switches, newest last (the last FLOW_EVENTS_KEPT). */
+  readonly events: readonly FlowEvent[];
+  /** Switches in all (events are capped; this is not). */
+  readonly switches: number;
 }
+
+/** Events kept per flow. */
+export const FLOW_EVENTS_KEPT = 32;
 
 export interface DaemonStatus {
   readonly pid: number;
@@ -193,6 +254,13 @@ export interface ReplyBodies {
   flows: { readonly flows: readonly FlowEntry[] };
   status: DaemonStatus;
   stop: Record<string, never>;
+  /** `epoch`: the flow's epoch when the switch was pushed (its event will have a higher one). */
+  reconfigure: { readonly pushed: true; readonly epoch: number; readonly from: PathChoice };
+  "flow-event": Record<string, never>;
+  /** `pushed`: the switch the mark caused, if any. */
+  "flow-location": { readonly pushed: PathChoice | null };
+  "flow-trust": { readonly pushed: PathChoice | null };
+  "tls-credentials": { readonly key: string; readonly cert: string; readonly ca: string };
 }
 
 export type Reply =
@@ -218,6 +286,30 @@ const candidate = {
   properties: { transport, wait },
 } as const;
 const cpus = { type: "array", maxItems: 4096, items: { type: "integer", minimum: 0, maximum: 65535 } } as const;
+const flowId = { type: "string", minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9-]+$" } as const;
+const flowTransport = { enum: ["shm", "unix", "tcp", "tls"] } as const;
+const pathChoice = {
+  type: "object",
+  additionalProperties: false,
+  required: ["transport", "wait"],
+  properties: { transport: flowTransport, wait },
+} as const;
+const reason = { enum: ["manual", "contention", "location", "trust", "failure", "peer"] } as const;
+const flowEvent = {
+  type: "object",
+  additionalProperties: false,
+  required: ["from", "to", "epoch", "reason", "pauseMs", "resent", "at"],
+  properties: {
+    from: pathChoice,
+    to: pathChoice,
+    epoch: uint,
+    reason,
+    pauseMs: count,
+    resent: count,
+    at: count,
+    error: { type: "string", maxLength: 1000 },
+  },
+} as const;
 
 function message(type: string, properties: Record<string, unknown> = {}, required: string[] = []): object {
   return {
@@ -300,12 +392,12 @@ const requestSchema = {
             "counters",
           ],
           properties: {
-            id: { type: "string", minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9-]+$" },
+            id: flowId,
             name,
             listenerPid: { type: "integer", minimum: 1 },
             listenerCpus: cpus,
             connectorCpus: cpus,
-            transport,
+            transport: flowTransport,
             wait,
             epoch: uint,
             fallbacks: {
@@ -341,7 +433,20 @@ const requestSchema = {
     message("flows"),
     message("status"),
     message("stop"),
+    // -- issue 10: live reconfiguration --
+    message("reconfigure", { flowId, to: pathChoice }, ["flowId", "to"]),
+    message("flow-event", { flowId, event: flowEvent }, ["flowId", "event"]),
+    message("flow-location", { flowId, apart: { type: "boolean" } }, ["flowId", "apart"]),
+    message("flow-trust", { flowId, trusted: { type: "boolean" } }, ["flowId", "trusted"]),
+    message("tls-credentials"),
   ],
+} as const;
+
+const pushSchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["push", "flowId", "to", "reason"],
+  properties: { push: { const: "reconfigure" }, flowId, to: pathChoice, reason },
 } as const;
 
 const replySchema = {
@@ -367,9 +472,10 @@ const replySchema = {
   ],
 } as const;
 
-let validators: { requests: Map<string, ValidateFunction>; reply: ValidateFunction } | undefined;
+let validators:
+  { requests: Map<string, ValidateFunction>; reply: ValidateFunction; push: ValidateFunction } | undefined;
 
-function compiled(): { requests: Map<string, ValidateFunction>; reply: ValidateFunction } {
+function compiled(): { requests: Map<string, ValidateFunction>; reply: ValidateFunction; push: ValidateFunction } {
   if (validators === undefined) {
     const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
     // One validator per request type, chosen by `type`: its errors then speak of that request only.
@@ -377,7 +483,7 @@ function compiled(): { requests: Map<string, ValidateFunction>; reply: ValidateF
     for (const schema of requestSchema.oneOf) {
       requests.set((schema as { properties: { type: { const: string } } }).properties.type.const, ajv.compile(schema));
     }
-    validators = { requests, reply: ajv.compile(replySchema) };
+    validators = { requests, reply: ajv.compile(replySchema), push: ajv.compile(pushSchema) };
   }
   return validators;
 }
@@ -399,6 +505,11 @@ export function checkRequest(value: unknown): { ok: true; request: Request } | {
 
 export function checkReply(value: unknown): value is Reply {
   return compiled().reply(value);
+}
+
+/** Whether a message from the daemon is a push (and a well-formed one). */
+export function checkPush(value: unknown): value is Push {
+  return compiled().push(value);
 }
 
 /** The id of something that looked like a request, to answer a bad one (null when it had none). */
