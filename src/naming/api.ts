@@ -12,6 +12,10 @@
  * listener's endpoints and the candidates (transport x wait strategy) ranked by its Selector; the
  * connector tries them in that order and falls back (shm -> unix -> tcp) when one fails to set up.
  * Every connection made through a name is a flow the connector reports (fallbacks included).
+ * Connections made through a name are reconfigurable (channel/reconfigure.ts; path endpoints in
+ * private directories under the daemon's runtime directory, tls credentials from the daemon when
+ * a tls path is first built): the daemon pushes switches to the connecting end, which makes them
+ * and reports each (and each resume after a path failure, reason "failure") as a flow event.
  *
  * Explicit URIs need no daemon: shm:///p.sock, unix:///p, tcp://host:port, and pipe://:
  * - `connect("pipe://")` in a child process is its end of the pipe its Node parent gave it as fd 3;
@@ -28,7 +32,9 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
-import { Connection, type ConnectionOptions } from "../channel/connection.js";
+import { Connection, type ConnectionOptions, openReconfigurable } from "../channel/connection.js";
+import type { PathSpec } from "../channel/paths.js";
+import type { ReconfigureOptions, SwitchEvent } from "../channel/reconfigure.js";
 import { FableError, UsageError } from "../errors.js";
 import { loadNative } from "../native/load.js";
 import type { WaitStrategy } from "../ring/wait.js";
@@ -40,7 +46,18 @@ import type { TransportEnd, Trust } from "../transports/transport.js";
 import { connectUnix, listenUnix } from "../transports/unix.js";
 import { type DaemonClient, defaultDaemonClient } from "./daemon-client.js";
 import { ensurePrivateDir } from "./paths.js";
-import type { Candidate, Endpoints, FlowAttempt, RequirementsWire, SelectableTransport } from "./protocol.js";
+import type {
+  Candidate,
+  Endpoints,
+  FlowAttempt,
+  FlowEvent,
+  FlowTransport,
+  PathChoice,
+  Push,
+  RequirementsWire,
+  SelectableTransport,
+  SwitchReason,
+} from "./protocol.js";
 import { type FableUri, formatUri, parseUri } from "./uri.js";
 
 /** The name or address is held by a live listener. */
@@ -98,6 +115,7 @@ export interface FlowInfo {
   /** The flow id the daemon lists it under. */
   readonly id: string;
   readonly name: string;
+  /** The transport chosen at setup (a switch changes what `fable flows` shows, not this). */
   readonly transport: SelectableTransport;
   readonly wait: Candidate["wait"];
   /** Candidates that failed to set up first, and why. */
@@ -128,11 +146,20 @@ export class Listener implements AsyncIterable<Connection> {
   /** Set when the daemon restarted and someone else had taken the name meanwhile. */
   registrationLost: Error | undefined;
 
-  /** @internal: made by listen(). */
-  constructor(uri: string, sources: Source[], options: ListenOptions, cleanup: () => Promise<void>) {
+  readonly #reconfigure: ReconfigureOptions | undefined;
+
+  /** @internal: made by listen(); `reconfigure`: accepted connections are reconfigurable (xio names). */
+  constructor(
+    uri: string,
+    sources: Source[],
+    options: ListenOptions,
+    cleanup: () => Promise<void>,
+    reconfigure?: ReconfigureOptions,
+  ) {
     this.uri = uri;
     this.#sources = sources;
     this.#cleanup = cleanup;
+    this.#reconfigure = reconfigure;
     for (const s of sources) void this.#pump(s, options);
   }
 
@@ -149,9 +176,24 @@ export class Listener implements AsyncIterable<Connection> {
         end.destroy();
         return;
       }
-      this.#queue.push(new Connection(end, options.connection));
-      this.#waiters.resolveAll();
+      if (this.#reconfigure === undefined) this.#enqueue(new Connection(end, options.connection));
+      else {
+        // Agreeing the resume endpoint takes a round trip: other connectors need not wait for it.
+        openReconfigurable(end, this.#reconfigure, options.connection).then(
+          (conn) => this.#enqueue(conn),
+          () => undefined, // the connector gave up on it (it falls back or fails on its side)
+        );
+      }
     }
+  }
+
+  #enqueue(conn: Connection): void {
+    if (this.#closed) {
+      conn.destroy();
+      return;
+    }
+    this.#queue.push(conn);
+    this.#waiters.resolveAll();
   }
 
   /** The next connection; rejects with ECLOSED once the listener is closed. */
@@ -292,7 +334,7 @@ async function listenName(name: string, options: ListenOptions): Promise<Listene
       sources.push(l);
       endpoints.tcp = l.address;
     }
-    const listener = new Listener(`xio://${name}`, sources, options, cleanup);
+    const listener = new Listener(`xio://${name}`, sources, options, cleanup, reconfigureOptions(client, "listener"));
     await client.register(name, options.allow ?? [], endpoints, (err) => (listener.registrationLost = err));
     return listener;
   } catch (err) {
@@ -325,10 +367,18 @@ async function connectName(name: string, options: ConnectOptions): Promise<Conne
       attempts.push({ candidate, error: String((err as Error).message ?? err).slice(0, 1000) });
       continue;
     }
-    const conn = new Connection(end, options.connection);
+    let conn: Connection;
+    try {
+      conn = await openReconfigurable(end, reconfigureOptions(client, "connector"), options.connection);
+    } catch (err) {
+      failed.add(candidate.transport);
+      attempts.push({ candidate, error: String((err as Error).message ?? err).slice(0, 1000) });
+      continue;
+    }
     const since = Date.now();
     const id = randomUUID();
     flowInfo.set(conn, { id, name, transport: candidate.transport, wait: candidate.wait, fallbacks: attempts });
+    const flow = new FlowSwitches(conn, id, client, { transport: candidate.transport, wait: candidate.wait });
     client.trackFlow(
       () => ({
         id,
@@ -336,14 +386,16 @@ async function connectName(name: string, options: ConnectOptions): Promise<Conne
         listenerPid: listener.pid,
         listenerCpus: listener.cpus,
         connectorCpus: reply.connector.cpus,
-        transport: candidate.transport,
-        wait: candidate.wait,
+        transport: flow.current.transport,
+        wait: flow.current.wait,
         epoch: conn.epoch,
         fallbacks: attempts,
         since,
         counters: conn.stats,
       }),
-      () => conn.closed || conn.transport.failure !== undefined || conn.transport.ended,
+      // A failed path resumes (not the end of the flow); a peer's orderly close is.
+      () => conn.closed || conn.transport.ended,
+      (push) => flow.pushed(push),
     );
     return conn;
   }
@@ -368,6 +420,107 @@ function openCandidate(c: Candidate, e: Endpoints, uid: number, options: Connect
       return connectUnix(e.unix ?? missing(), streamOptions(options.trust));
     case "tcp":
       return connectTcp(e.tcp ?? missing(), streamOptions(options.trust));
+  }
+}
+
+/** How connections made through a name reconfigure: endpoints under the daemon's runtime dir, tls from the daemon. */
+function reconfigureOptions(client: DaemonClient, role: "listener" | "connector"): ReconfigureOptions {
+  return { role, dir: client.paths.runtimeDir, tls: () => client.tlsCredentials() };
+}
+
+const REASONS: readonly string[] = ["manual", "contention", "location", "trust", "failure", "peer"];
+
+/**
+ * The connecting end's side of a flow's switches: makes the switches the daemon pushes, and
+ * reports every switch of the connection (pushed, the application's own, the peer's, a resume
+ * after a failure) as a flow event.
+ */
+class FlowSwitches {
+  current: PathChoice;
+  readonly #conn: Connection;
+  readonly #id: string;
+  readonly #client: DaemonClient;
+
+  constructor(conn: Connection, id: string, client: DaemonClient, initial: PathChoice) {
+    this.#conn = conn;
+    this.#id = id;
+    this.#client = client;
+    this.current = initial;
+    conn.on("switch", (event) => this.#switched(event));
+  }
+
+  #switched(event: SwitchEvent): void {
+    const from = this.current;
+    const transport = event.to as FlowTransport;
+    const to: PathChoice = { transport, wait: transport === "shm" ? (event.wait ?? "adaptive") : null };
+    this.current = to;
+    const reason: SwitchReason =
+      event.reason === "resume"
+        ? "failure"
+        : REASONS.includes(event.reason)
+          ? (event.reason as SwitchReason)
+          : "manual";
+    this.#client.reportFlowEvent(this.#id, {
+      from,
+      to,
+      epoch: event.epoch,
+      reason,
+      pauseMs: event.pauseMs,
+      resent: event.resent,
+      at: Date.now(),
+    });
+  }
+
+  /** The daemon decided a switch: make it (its "switch" event reports it), or report why not. */
+  pushed(push: Push): void {
+    const spec: PathSpec =
+      push.to.transport === "shm" && push.to.wait !== null
+        ? { kind: "shm", wait: push.to.wait }
+        : { kind: push.to.transport };
+    this.#conn.reconfigure(spec, push.reason).catch((err: Error) => {
+      this.#client.reportFlowEvent(this.#id, {
+        from: this.current,
+        to: push.to,
+        epoch: this.#conn.epoch,
+        reason: push.reason,
+        pauseMs: 0,
+        resent: 0,
+        at: Date.now(),
+        error: String(err.message).slice(0, 1000),
+      });
+    });
+  }
+}
+
+/**
+ * Asks the daemon to switch the flow `flowId` (see `fable flows`) to `to`: the API form of
+ * `fable reconfigure`. Resolves with the flow's switch event once its connecting end reported it
+ * (rejects with ERECONFIGURE if that end could not switch, ETIMEDOUT after `timeoutMs`).
+ */
+export async function reconfigureFlow(
+  flowId: string,
+  to: PathChoice,
+  options: { readonly client?: DaemonClient; readonly timeoutMs?: number } = {},
+): Promise<FlowEvent> {
+  const client = options.client ?? defaultDaemonClient();
+  const asked = Date.now();
+  const reply = await client.request({ type: "reconfigure", flowId, to });
+  const deadline = asked + (options.timeoutMs ?? 10_000);
+  for (;;) {
+    const { flows } = await client.request({ type: "flows" });
+    const flow = flows.find((f) => f.id === flowId);
+    if (flow === undefined) throw new FableError("ENOENT", `flow ${flowId} ended before it switched`);
+    // Ours: the first manual event after the push (a switch raises the epoch; a failed one does not).
+    const event = flow.events.find(
+      (e) => e.reason === "manual" && (e.epoch > reply.epoch || (e.error !== undefined && e.at >= asked)),
+    );
+    if (event?.error !== undefined) throw new FableError("ERECONFIGURE", `flow ${flowId}: ${event.error}`);
+    if (event !== undefined) return event;
+    if (Date.now() > deadline) {
+      const text = to.wait === null ? to.transport : `${to.transport}:${to.wait}`;
+      throw new FableError("ETIMEDOUT", `flow ${flowId} did not report its switch to ${text} in time`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

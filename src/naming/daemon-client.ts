@@ -15,6 +15,8 @@
  * - Flows are reported at most every `reportIntervalMs` (default 500, at least 100), from a timer,
  *   only when something changed: never on the data path.
  * - The control socket does not keep the process alive unless a request is in flight.
+ * - Pushes from the daemon (a switch decided for a flow, protocol.ts Push) are schema-checked and
+ *   handed to the flow's `onPush`; a push for a flow this client does not track is ignored.
  */
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
@@ -23,12 +25,15 @@ import { fileURLToPath } from "node:url";
 import { loadNative } from "../native/load.js";
 import { socketFd } from "../transports/rendezvous.js";
 import {
+  checkPush,
   checkReply,
   DaemonError,
   encodeFrame,
   type Endpoints,
+  type FlowEvent,
   type FlowReport,
   FrameDecoder,
+  type Push,
   type ReplyBodies,
   type RequestBody,
   type RequestType,
@@ -64,6 +69,7 @@ interface Registration {
 interface TrackedFlow {
   readonly report: () => FlowReport;
   readonly done: () => boolean;
+  readonly onPush: ((push: Push) => void) | undefined;
   lastSent: string;
 }
 
@@ -130,9 +136,12 @@ export class DaemonClient {
     if (this.#socket !== undefined) await this.request({ type: "unregister", name }).catch(() => undefined);
   }
 
-  /** Reports a flow now and then whenever it changed, until `done()` says it ended. */
-  trackFlow(report: () => FlowReport, done: () => boolean): void {
-    const flow: TrackedFlow = { report, done, lastSent: "" };
+  /**
+   * Reports a flow now and then whenever it changed, until `done()` says it ended; the daemon's
+   * pushes for it go to `onPush`.
+   */
+  trackFlow(report: () => FlowReport, done: () => boolean, onPush?: (push: Push) => void): void {
+    const flow: TrackedFlow = { report, done, onPush, lastSent: "" };
     this.#flows.set(report().id, flow);
     this.#reportFlow(flow);
     if (this.#reportTimer === undefined) {
@@ -168,6 +177,24 @@ export class DaemonClient {
     this.#send(socket, { type: "flow", flow: report }).catch(() => {
       flow.lastSent = "";
     });
+  }
+
+  /** Reports a switch of a tracked flow now (the flow's report goes first, so the daemon knows it). */
+  reportFlowEvent(flowId: string, event: FlowEvent): void {
+    const flow = this.#flows.get(flowId);
+    const socket = this.#socket;
+    if (flow === undefined || socket === undefined) return;
+    this.#reportFlow(flow);
+    this.#send(socket, { type: "flow-event", flowId, event }).catch(() => undefined);
+  }
+
+  #tls: Promise<ReplyBodies["tls-credentials"]> | undefined;
+
+  /** This uid's tls credentials from the daemon (asked once per client). */
+  tlsCredentials(): Promise<ReplyBodies["tls-credentials"]> {
+    this.#tls ??= this.request({ type: "tls-credentials" });
+    this.#tls.catch(() => (this.#tls = undefined));
+    return this.#tls;
   }
 
   /** Stops reconnecting and closes the control connection (names it registered go with it). */
@@ -261,10 +288,19 @@ export class DaemonClient {
         socket.destroy(err as Error);
         return;
       }
-      for (const m of messages) this.#onReply(m);
+      for (const m of messages) {
+        if (checkPush(m)) this.#onPush(m);
+        else this.#onReply(m);
+      }
     });
     socket.on("error", () => undefined);
     socket.on("close", () => this.#lost(socket));
+  }
+
+  #onPush(push: Push): void {
+    const flow = this.#flows.get(push.flowId);
+    if (flow === undefined || flow.done()) return;
+    flow.onPush?.(push);
   }
 
   #onReply(message: unknown): void {
