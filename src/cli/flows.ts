@@ -1,5 +1,6 @@
 /**
- * `fable flows [--json]`: every connection made through a name (reported by its connecting end).
+ * `fable flows [--json]`: every connection made through a name (reported by its connecting end),
+ * and below the table each flow's switches (from, to, epoch, reason, pause, messages re-sent).
  * On a terminal the view refreshes every second like `top` until Ctrl-C; otherwise (or with
  * --json, or --once) it prints once.
  */
@@ -7,6 +8,7 @@ import type { Command } from "commander";
 import type { FlowEntry } from "../naming/protocol.js";
 import { DaemonClient } from "../naming/daemon-client.js";
 import { table } from "./names.js";
+import { eventText } from "./reconfigure.js";
 
 export function registerFlows(program: Command): void {
   program
@@ -42,11 +44,12 @@ export function registerFlows(program: Command): void {
 
 export function renderFlows(flows: readonly FlowEntry[]): string {
   const rows = flows.map((f) => [
+    f.id.slice(0, 8),
     `xio://${f.name}`,
     `${f.connectorPid}[${cpuText(f.connectorCpus)}]`,
     `${f.listenerPid}[${cpuText(f.listenerCpus)}]`,
     f.wait === null ? f.transport : `${f.transport}:${f.wait}`,
-    String(f.epoch),
+    `${f.epoch}/${f.switches}`,
     `${f.counters.sentMessages}/${f.counters.receivedMessages}`,
     `${bytes(f.counters.sentBytes)}/${bytes(f.counters.receivedBytes)}`,
     `${Math.round(f.rates.sentMessages)}/${Math.round(f.rates.receivedMessages)}`,
@@ -54,22 +57,34 @@ export function renderFlows(flows: readonly FlowEntry[]): string {
     f.fallbacks.length === 0 ? "-" : f.fallbacks.map((a) => a.candidate.transport).join(">"),
     new Date(f.since).toISOString(),
   ]);
-  return table(
-    [
-      "NAME",
-      "CONNECTOR",
-      "LISTENER",
-      "TRANSPORT",
-      "EPOCH",
-      "MSGS OUT/IN",
-      "BYTES OUT/IN",
-      "MSG/S OUT/IN",
-      "WAITS",
-      "FELL BACK FROM",
-      "SINCE",
-    ],
-    rows,
+  return (
+    table(
+      [
+        "FLOW",
+        "NAME",
+        "CONNECTOR",
+        "LISTENER",
+        "TRANSPORT",
+        "EPOCH/SWITCHES",
+        "MSGS OUT/IN",
+        "BYTES OUT/IN",
+        "MSG/S OUT/IN",
+        "WAITS",
+        "FELL BACK FROM",
+        "SINCE",
+      ],
+      rows,
+    ) + switchesText(flows)
   );
+}
+
+/** Each flow's recent switches, oldest first. */
+function switchesText(flows: readonly FlowEntry[]): string {
+  const lines: string[] = [];
+  for (const f of flows) {
+    for (const e of f.events) lines.push(`  ${f.id.slice(0, 8)} ${new Date(e.at).toISOString()} ${eventText(e)}`);
+  }
+  return lines.length === 0 ? "" : `switches:\n${lines.join("\n")}\n`;
 }
 
 function cpuText(cpus: readonly number[]): string {

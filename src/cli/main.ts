@@ -10,6 +10,7 @@ import { registerDaemon } from "./daemon.js";
 import { registerExplain } from "./explain.js";
 import { registerFlows } from "./flows.js";
 import { registerNames } from "./names.js";
+import { registerReconfigure } from "./reconfigure.js";
 import { registerReport } from "./report.js";
 import { registerResults } from "./results.js";
 
@@ -30,6 +31,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerNames(program);
   registerFlows(program);
   registerExplain(program);
+  registerReconfigure(program);
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (err) {
