@@ -8,6 +8,10 @@
  *                                           connects; one echo round trip, or with `stream` a
  *                                           numbered ping-pong until told { cmd: "stop" };
  *                                           `closeAfter` closes the connection then (the process stays)
+ * While streaming, the connecting child also takes { cmd: "rtt", since, epoch } (replies
+ * { event: "rtt", median, n }: round trips in ns since `since` (ms, Date.now()) on `epoch`) and
+ * { cmd: "break" } (kills its current path as the world would: socket destroyed, shm liveness cut),
+ * and reports every switch of its connection as { event: "switch", ...SwitchEvent }.
  * Events: { event: "status", status } | { event: "ready" } | { event: "connected", flow, kind }
  *         | { event: "streamed", sent, inOrder } | { event: "failed", code, message }.
  */
@@ -15,6 +19,7 @@ import { loadNative } from "../../src/native/load.js";
 import { connect, connectionFlow, type ConnectOptions, listen } from "../../src/naming/api.js";
 import { defaultDaemonClient } from "../../src/naming/daemon-client.js";
 import type { Connection } from "../../src/channel/connection.js";
+import { killPath } from "./chaos-stream.js";
 
 export type ChildSpec =
   | { mode: "status" }
@@ -55,8 +60,19 @@ async function main(): Promise<void> {
       const conn = await connect(spec.uri, spec.options ?? {});
       report({ event: "connected", flow: connectionFlow(conn) ?? null, kind: conn.transport.kind });
       let stop = false;
-      process.on("message", (m: { cmd?: string }) => {
+      // Round trips as (when, ns, epoch), kept for the last few seconds only.
+      const rtts: { at: number; ns: number; epoch: number }[] = [];
+      conn.on("switch", (e) => report({ event: "switch", ...e }));
+      process.on("message", (m: { cmd?: string; since?: number; epoch?: number }) => {
         if (m.cmd === "stop") stop = true;
+        if (m.cmd === "break") report({ event: "broke", killed: killPath(conn.transport) });
+        if (m.cmd === "rtt") {
+          const ns = rtts
+            .filter((r) => r.at >= (m.since ?? 0) && (m.epoch === undefined || r.epoch === m.epoch))
+            .map((r) => r.ns)
+            .sort((a, b) => a - b);
+          report({ event: "rtt", median: ns[Math.floor(ns.length / 2)] ?? null, n: ns.length });
+        }
       });
       const it = conn[Symbol.asyncIterator]();
       let sent = 0;
@@ -64,9 +80,16 @@ async function main(): Promise<void> {
       do {
         const out = new Uint8Array(8);
         new DataView(out.buffer).setUint32(0, sent, true);
+        const t0 = process.hrtime.bigint();
+        const epoch = conn.epoch;
         await conn.send(out);
         sent++;
         const back = await it.next();
+        if (spec.stream === true) {
+          const at = Date.now();
+          rtts.push({ at, ns: Number(process.hrtime.bigint() - t0), epoch });
+          if (rtts.length > 200_000) rtts.splice(0, 100_000);
+        }
         if (
           back.done === true ||
           new DataView(back.value.buffer, back.value.byteOffset).getUint32(0, true) !== sent - 1
