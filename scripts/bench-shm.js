@@ -21,7 +21,7 @@ const root = new URL("..", import.meta.url).pathname;
 const dist = (p) => new URL(`../dist/src/${p}`, import.meta.url).href;
 const { loadNative } = await import(dist("native/load.js"));
 const { ShmListener, connectShm } = await import(dist("transports/shm.js"));
-const { Connection } = await import(dist("channel/connection.js"));
+const { Connection, openReconfigurable } = await import(dist("channel/connection.js"));
 const native = loadNative();
 
 const SIZES = [64, 4096, 65536];
@@ -108,6 +108,16 @@ async function main() {
         end.close();
         await peer.next("done");
       }
+      // The same through reconfigurable Connections (what a connection made through a name is:
+      // sequence numbers, kept copies until acknowledged, an acknowledgement timer), same run.
+      {
+        const end = await connect("echo-reconfigurable", { wait: "adaptive", trust: "untrusted" });
+        const conn = await openReconfigurable(end, { role: "connector", dir });
+        add("rtt-reconfigurable", await connectionRoundTrips(conn, 64, budgetMs));
+        await conn.close();
+        await peer.next("done");
+        add("ratio-reconfigurable", series.get("rtt-reconfigurable").at(-1) / series.get("rtt-connection").at(-1));
+      }
       add("net-unix-rtt", probeLatency(process.execPath, [probe], "node-net-unix", cpus, budgetMs, dir));
 
       // One-way throughput; the reader checks each record's seq and a sequence word in the payload.
@@ -153,6 +163,7 @@ async function main() {
     show("engine mempipe-spin-safe 64 B round trip", "engine-rtt", "ns");
     for (const wait of STRATEGIES) show(`shm ${wait} 64 B round trip`, `rtt-${wait}`, "ns");
     show("shm adaptive 64 B, through Connections", "rtt-connection", "ns");
+    show("  the same, reconfigurable Connections", "rtt-reconfigurable", "ns");
     show("shm 64 B, both polling next() (no await)", "rtt-sync", "ns");
     show("one 64 B record written and read, one thread", "record-cost", "ns");
     show("node-net-unix 64 B round trip", "net-unix-rtt", "ns");
@@ -402,6 +413,9 @@ async function run(m) {
   } else if (m.cmd === "echo-connection") {
     await echoConnection(new Connection(end));
     process.send({ event: "done" });
+  } else if (m.cmd === "echo-reconfigurable") {
+    await echoConnection(await openReconfigurable(end, { role: "listener" }));
+    process.send({ event: "done" });
   } else if (m.cmd === "echo") {
     await echo(end);
     process.send({ event: "done" });
@@ -584,6 +598,7 @@ function printTargets(f) {
     ["shm adaptive RTT / mempipe-spin RTT", m("ratio-rtt"), "<=", 1.5],
     ["node-net-unix RTT / shm adaptive RTT", m("net-unix-rtt") / m("rtt-adaptive"), ">=", 20],
     ["  the same through Connections", m("net-unix-rtt") / m("rtt-connection"), ">=", 20],
+    ["reconfigurable / plain Connection RTT (issue 10)", m("ratio-reconfigurable"), "<=", 1.1],
     ["shm 64 KiB throughput / mempipe-spin 64 KiB", m("ratio-throughput-65536"), ">=", 0.8],
     ["shm 64 B messages/s (millions)", m("messages-adaptive-64") / 1e6, ">=", 3],
     ["idle adaptive receiver CPU (%)", m("idle-cpu-percent"), "<", 2],

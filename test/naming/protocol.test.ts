@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
+  checkPush,
+  checkReply,
   checkRequest,
   encodeFrame,
   FrameDecoder,
@@ -66,4 +68,36 @@ test("protocol: requests are checked against their schema, with the reason named
     assert.equal(r.ok, false, JSON.stringify(value));
     if (!r.ok) assert.match(r.reason, reason);
   }
+});
+
+test("protocol: reconfiguration messages (issue 10) are schema-checked like the others, pushes too", () => {
+  const choice = { transport: "shm", wait: "block" };
+  assert.equal(checkRequest({ id: 1, type: "reconfigure", flowId: "f-1", to: choice }).ok, true);
+  assert.equal(
+    checkRequest({ id: 1, type: "reconfigure", flowId: "f-1", to: { transport: "pipe", wait: null } }).ok,
+    false,
+  );
+  assert.equal(checkRequest({ id: 1, type: "reconfigure", flowId: "../x", to: choice }).ok, false);
+  assert.equal(checkRequest({ id: 1, type: "flow-location", flowId: "f-1", apart: "yes" }).ok, false);
+  assert.equal(checkRequest({ id: 1, type: "flow-trust", flowId: "f-1", trusted: false }).ok, true);
+  const event = {
+    from: choice,
+    to: { transport: "tls", wait: null },
+    epoch: 2,
+    reason: "trust",
+    pauseMs: 1,
+    resent: 0,
+    at: 5,
+  };
+  assert.equal(checkRequest({ id: 1, type: "flow-event", flowId: "f-1", event }).ok, true);
+  assert.equal(
+    checkRequest({ id: 1, type: "flow-event", flowId: "f-1", event: { ...event, reason: "whim" } }).ok,
+    false,
+  );
+  assert.equal(checkRequest({ id: 1, type: "flow-event", flowId: "f-1", event: { ...event, extra: 1 } }).ok, false);
+  assert.equal(checkPush({ push: "reconfigure", flowId: "f-1", to: choice, reason: "contention" }), true);
+  assert.equal(checkPush({ push: "reconfigure", flowId: "f-1", to: choice, reason: "contention", id: 3 }), false);
+  assert.equal(checkPush({ push: "explode", flowId: "f-1", to: choice, reason: "manual" }), false);
+  // A push is never taken for a reply (it has no id), so an older client ignores it.
+  assert.equal(checkReply({ push: "reconfigure", flowId: "f-1", to: choice, reason: "manual" }), false);
 });
