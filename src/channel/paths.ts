@@ -162,6 +162,8 @@ export interface EndpointOptions {
   readonly trust?: Trust;
   /** This end's tls credentials (a leaf of the per-user CA), or how to get them: needed for tls paths. */
   readonly tls?: TlsCredentials | (() => Promise<TlsCredentials>);
+  /** false: the listening socket does not keep the event loop alive (unix, tcp, tls; a resume endpoint). */
+  readonly ref?: boolean;
 }
 
 async function credentials(options: {
@@ -201,6 +203,7 @@ export class Endpoint {
         spec.kind === "tcp"
           ? await listenTcp(at, { trust })
           : await listenTls(at, { trust, credentials: await credentials(options) });
+      if (options.ref === false) listener.setRef(false);
       return new Endpoint(
         { kind: spec.kind, host: listener.address.host, port: listener.address.port },
         token,
@@ -229,6 +232,7 @@ export class Endpoint {
         );
       }
       const listener: TransportListener<unknown> = await listenUnix(path, { trust });
+      if (options.ref === false) listener.setRef(false);
       return new Endpoint(
         { kind: "unix", path },
         token,

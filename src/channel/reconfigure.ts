@@ -205,7 +205,11 @@ export class PathControl {
 
   async #openResume(): Promise<void> {
     try {
-      const endpoint = await Endpoint.open({ kind: this.#options.resume ?? "unix" }, this.#endpointOptions());
+      // Waiting for a resume must not keep the process alive: the connection's own path does that.
+      const endpoint = await Endpoint.open(
+        { kind: this.#options.resume ?? "unix" },
+        { ...this.#endpointOptions(), ref: false },
+      );
       if (this.#closed) {
         await endpoint.close();
         return;

@@ -2,10 +2,15 @@
  * Copies of the records a reconfigurable connection published, kept until the peer acknowledges
  * them, so that a path dying abruptly loses nothing: they are re-sent on the next path and the
  * reader drops what it already has by sequence number. One entry per sequence number from `base`;
- * a reservation not yet committed holds its place (null) so entries stay in order. Only
+ * a reservation not yet committed holds its place (unfilled) so entries stay in order. Only
  * reconfigurable connections have one: a plain connection copies nothing.
+ *
+ * This is on the hot path of every message, so it allocates nothing per record: entries are
+ * numbers in typed-array rings (slab, offset, length, flags), and payload copies go into slabs
+ * of SLAB_BYTES (a record above a quarter of a slab gets a slab of its own). A slab is dropped
+ * once every record in it was acknowledged. (One object and one ArrayBuffer per record, kept for
+ * a few ms until acknowledged, made a 64 B round trip twice as slow: the garbage collector's work.)
  */
-import { Deque } from "../transports/common.js";
 
 export interface KeptRecord {
   readonly seq: number;
@@ -13,14 +18,27 @@ export interface KeptRecord {
   readonly flags: number;
 }
 
+const SLAB_BYTES = 1024 * 1024;
+const UNFILLED = -1;
+
 export class Retention {
   /** Sequence number of the oldest entry. */
   base = 0;
   /** Payload bytes kept. */
   bytes = 0;
   readonly #limit: number;
-  readonly #entries = new Deque<KeptRecord | null>();
   #waiting: (() => void)[] = [];
+  // Entry ring: entry for seq s is at ((s - base + head) & mask).
+  #head = 0;
+  #count = 0;
+  #slabOf = new Int32Array(1024);
+  #offset = new Int32Array(1024);
+  #length = new Int32Array(1024);
+  #flags = new Int32Array(1024);
+  // Slabs by id, with how many kept records each holds.
+  readonly #slabs = new Map<number, { bytes: Uint8Array; live: number }>();
+  #nextSlab = 0;
+  #current: { id: number; bytes: Uint8Array; live: number; used: number } | undefined;
 
   constructor(limitBytes: number) {
     this.#limit = limitBytes;
@@ -36,24 +54,80 @@ export class Retention {
     return new Promise((resolve) => this.#waiting.push(resolve));
   }
 
-  /** Holds the place of `seq` (the next number) until fill(). */
-  reserve(seq: number): void {
-    if (seq !== this.base + this.#entries.length) throw new RangeError(`retention: seq ${seq} out of order`);
-    this.#entries.push(null);
+  #at(i: number): number {
+    return (this.#head + i) & (this.#slabOf.length - 1);
   }
 
-  fill(seq: number, bytes: Uint8Array, flags: number): void {
+  /** Holds the place of `seq` (the next number) until fill(). */
+  reserve(seq: number): void {
+    if (seq !== this.base + this.#count) throw new RangeError(`retention: seq ${seq} out of order`);
+    if (this.#count === this.#slabOf.length) this.#grow();
+    this.#slabOf[this.#at(this.#count)] = UNFILLED;
+    this.#count++;
+  }
+
+  #grow(): void {
+    const size = this.#slabOf.length * 2;
+    const move = (old: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> => {
+      const next = new Int32Array(size);
+      for (let i = 0; i < this.#count; i++) next[i] = old[this.#at(i)] as number;
+      return next;
+    };
+    this.#slabOf = move(this.#slabOf);
+    this.#offset = move(this.#offset);
+    this.#length = move(this.#length);
+    this.#flags = move(this.#flags);
+    this.#head = 0;
+  }
+
+  /** Keeps a copy of `source` (copied here: the caller's view is transport memory) as record `seq`. */
+  fill(seq: number, source: Uint8Array, flags: number): void {
     const i = seq - this.base;
-    if (i < 0 || i >= this.#entries.length) return; // acknowledged already (cannot be: it was unpublished)
-    this.#entries.set(i, { seq, bytes, flags });
-    this.bytes += bytes.length;
+    if (i < 0 || i >= this.#count) return; // acknowledged already (cannot be: it was unpublished)
+    const n = source.length;
+    let slab: { id: number; bytes: Uint8Array; live: number };
+    let offset = 0;
+    if (n > SLAB_BYTES / 4) {
+      slab = { id: this.#nextSlab++, bytes: source.slice(), live: 0 };
+      this.#slabs.set(slab.id, slab);
+    } else {
+      let current = this.#current;
+      if (current === undefined || current.used + n > SLAB_BYTES) {
+        if (current !== undefined && current.live === 0) this.#slabs.delete(current.id);
+        current = { id: this.#nextSlab++, bytes: new Uint8Array(SLAB_BYTES), live: 0, used: 0 };
+        this.#slabs.set(current.id, current);
+        this.#current = current;
+      }
+      offset = current.used;
+      current.bytes.set(source, offset);
+      current.used += (n + 7) & ~7; // 8-byte aligned copies
+      slab = current;
+    }
+    slab.live++;
+    const at = this.#at(i);
+    this.#slabOf[at] = slab.id;
+    this.#offset[at] = offset;
+    this.#length[at] = n;
+    this.#flags[at] = flags;
+    this.bytes += n;
+  }
+
+  /** Drops the copy at ring index `at` (filled). */
+  #drop(at: number): void {
+    const id = this.#slabOf[at] as number;
+    const slab = this.#slabs.get(id);
+    this.bytes -= this.#length[at] as number;
+    if (slab !== undefined && --slab.live === 0 && slab !== this.#current) this.#slabs.delete(id);
   }
 
   /** The peer has every record before `seq`: their copies go. */
   ack(seq: number): void {
-    const entries = this.#entries;
-    while (this.base < seq && entries.length > 0 && entries.peek() !== null) {
-      this.bytes -= (entries.shift() as KeptRecord).bytes.length;
+    while (this.base < seq && this.#count > 0) {
+      const at = this.#head;
+      if (this.#slabOf[at] === UNFILLED) break;
+      this.#drop(at);
+      this.#head = (this.#head + 1) & (this.#slabOf.length - 1);
+      this.#count--;
       this.base++;
     }
     if (!this.full && this.#waiting.length > 0) {
@@ -65,20 +139,27 @@ export class Retention {
 
   /** Drops the places from `seq` on (reservations that died with their path). */
   truncate(seq: number): void {
-    const keep = seq - this.base;
-    const rest: (KeptRecord | null)[] = [];
-    for (let i = 0; i < keep; i++) rest.push(this.#entries.at(i) ?? null);
-    this.#entries.clear();
-    for (const r of rest) this.#entries.push(r);
-    this.bytes = rest.reduce((n, r) => n + (r?.bytes.length ?? 0), 0);
+    const keep = Math.max(0, seq - this.base);
+    for (let i = keep; i < this.#count; i++) {
+      const at = this.#at(i);
+      if (this.#slabOf[at] !== UNFILLED) this.#drop(at);
+    }
+    this.#count = Math.min(this.#count, keep);
   }
 
-  /** The published copies from `seq` on, in order. */
+  /** The published copies from `seq` on, in order (made on demand: a resume is rare). */
   *from(seq: number): Generator<KeptRecord> {
-    for (let i = seq - this.base; i < this.#entries.length; i++) {
-      const r = this.#entries.at(i);
-      if (r === null || r === undefined) return;
-      yield r;
+    for (let i = seq - this.base; i < this.#count; i++) {
+      const at = this.#at(i);
+      const id = this.#slabOf[at] as number;
+      if (id === UNFILLED) return;
+      const slab = this.#slabs.get(id) as { bytes: Uint8Array };
+      const offset = this.#offset[at] as number;
+      yield {
+        seq: this.base + i,
+        bytes: slab.bytes.subarray(offset, offset + (this.#length[at] as number)),
+        flags: this.#flags[at] as number,
+      };
     }
   }
 }
