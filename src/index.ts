@@ -52,8 +52,15 @@ export {
   Listener,
   type ListenOptions,
   NoTransportError,
+  reconfigureFlow,
 } from "./naming/api.js";
 export { DaemonClient, type DaemonClientOptions } from "./naming/daemon-client.js";
-export { DaemonError } from "./naming/protocol.js";
+export {
+  DaemonError,
+  type FlowEvent,
+  type FlowTransport,
+  type PathChoice,
+  type SwitchReason,
+} from "./naming/protocol.js";
 export { type DaemonPaths, daemonPaths, UnsafeDirectoryError } from "./naming/paths.js";
 export type { ConnectionStats } from "./channel/connection.js";

@@ -363,7 +363,7 @@ export class Connection {
     this.#check();
     const bytes = buffer.retire("committed");
     buffer.mark = n;
-    if (this.#kept !== undefined) this.#kept.fill(buffer.seq, bytes.subarray(0, n), WHOLE);
+    if (this.#kept !== undefined) this.#kept.fill(buffer.seq, bytes, 0, n, WHOLE);
     const reserved = this.#reserved;
     for (let first = reserved.at(0); first !== undefined && first.mark >= 0; first = reserved.at(0)) {
       reserved.shift();
@@ -543,7 +543,7 @@ export class Connection {
         const seq = this.#nextSeq++;
         if (this.#kept !== undefined) {
           this.#kept.reserve(seq);
-          this.#kept.fill(seq, out.bytes.subarray(out.offset, out.offset + n), flags);
+          this.#kept.fill(seq, out.bytes, out.offset, n, flags);
         }
         t.publish(n, flags, seq >>> 0);
         out.offset += n;

@@ -80,11 +80,15 @@ export class Retention {
     this.#head = 0;
   }
 
-  /** Keeps a copy of `source` (copied here: the caller's view is transport memory) as record `seq`. */
-  fill(seq: number, source: Uint8Array, flags: number): void {
+  /**
+   * Keeps a copy of `n` bytes of `source` from `start` (copied here: the caller's view is transport
+   * memory) as record `seq`.
+   */
+  fill(seq: number, source: Uint8Array, start: number, n: number, flags: number): void {
     const i = seq - this.base;
     if (i < 0 || i >= this.#count) return; // acknowledged already (cannot be: it was unpublished)
-    const n = source.length;
+    // A view of the part only when it is not the whole (no allocation on the usual path).
+    if (start !== 0 || n !== source.length) source = source.subarray(start, start + n);
     let slab: { id: number; bytes: Uint8Array; live: number };
     let offset = 0;
     if (n > SLAB_BYTES / 4) {

@@ -9,7 +9,7 @@ import type { Command } from "commander";
 import { UsageError } from "../errors.js";
 import { reconfigureFlow } from "../naming/api.js";
 import { DaemonClient } from "../naming/daemon-client.js";
-import type { FlowEvent, PathChoice } from "../naming/protocol.js";
+import { choiceText, type FlowEvent, type PathChoice } from "../naming/protocol.js";
 
 const TRANSPORTS = ["shm", "unix", "tcp", "tls"] as const;
 const WAITS = ["spin", "adaptive", "block"] as const;
@@ -32,8 +32,7 @@ export function parseChoice(text: string): PathChoice {
 }
 
 export function eventText(e: FlowEvent): string {
-  const c = (p: PathChoice): string => (p.wait === null ? p.transport : `${p.transport}:${p.wait}`);
-  const what = `${c(e.from)} -> ${c(e.to)} (${e.reason})`;
+  const what = `${choiceText(e.from)} -> ${choiceText(e.to)} (${e.reason})`;
   if (e.error !== undefined) return `${what} failed: ${e.error}`;
   return `${what} epoch ${e.epoch}, pause ${e.pauseMs.toFixed(2)} ms, ${e.resent} re-sent`;
 }
@@ -81,10 +80,7 @@ export function registerReconfigure(program: Command): void {
             ? await client.request({ type: "flow-trust", flowId, trusted: mark === "trusted" })
             : await client.request({ type: "flow-location", flowId, apart: mark === "apart" });
         const pushed = reply.pushed;
-        const text =
-          pushed === null
-            ? "no switch needed"
-            : `switching to ${pushed.wait === null ? pushed.transport : `${pushed.transport}:${pushed.wait}`}`;
+        const text = pushed === null ? "no switch needed" : `switching to ${choiceText(pushed)}`;
         process.stdout.write(
           flags.json === true ? `${JSON.stringify(reply)}\n` : `${flowId}: marked ${mark}; ${text}\n`,
         );

@@ -21,6 +21,7 @@
  */
 import type { PeerCredentials } from "../native/native.js";
 import {
+  choiceText,
   type DaemonStatus,
   type Endpoints,
   type FlowEntry,
@@ -517,8 +518,4 @@ function publicName(n: NameRecord): NameEntry {
 function publicFlow(f: FlowRecord): FlowEntry {
   const { session: _session, policy: _policy, pendingAt: _pendingAt, ...rest } = f;
   return rest;
-}
-
-export function choiceText(c: PathChoice): string {
-  return c.wait === null ? c.transport : `${c.transport}:${c.wait}`;
 }

@@ -46,17 +46,18 @@ import type { TransportEnd, Trust } from "../transports/transport.js";
 import { connectUnix, listenUnix } from "../transports/unix.js";
 import { type DaemonClient, defaultDaemonClient } from "./daemon-client.js";
 import { ensurePrivateDir } from "./paths.js";
-import type {
-  Candidate,
-  Endpoints,
-  FlowAttempt,
-  FlowEvent,
-  FlowTransport,
-  PathChoice,
-  Push,
-  RequirementsWire,
-  SelectableTransport,
-  SwitchReason,
+import {
+  type Candidate,
+  choiceText,
+  type Endpoints,
+  type FlowAttempt,
+  type FlowEvent,
+  type FlowTransport,
+  type PathChoice,
+  type Push,
+  type RequirementsWire,
+  type SelectableTransport,
+  type SwitchReason,
 } from "./protocol.js";
 import { type FableUri, formatUri, parseUri } from "./uri.js";
 
@@ -517,8 +518,7 @@ export async function reconfigureFlow(
     if (event?.error !== undefined) throw new FableError("ERECONFIGURE", `flow ${flowId}: ${event.error}`);
     if (event !== undefined) return event;
     if (Date.now() > deadline) {
-      const text = to.wait === null ? to.transport : `${to.transport}:${to.wait}`;
-      throw new FableError("ETIMEDOUT", `flow ${flowId} did not report its switch to ${text} in time`);
+      throw new FableError("ETIMEDOUT", `flow ${flowId} did not report its switch to ${choiceText(to)} in time`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -101,6 +101,11 @@ export interface PathChoice {
   readonly wait: Candidate["wait"];
 }
 
+/** "shm:block", "tcp". */
+export function choiceText(c: PathChoice): string {
+  return c.wait === null ? c.transport : `${c.transport}:${c.wait}`;
+}
+
 /** Why a flow switched. */
 export type SwitchReason = "manual" | "contention" | "location" | "trust" | "failure" | "peer";
 

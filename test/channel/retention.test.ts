@@ -25,7 +25,7 @@ test("retention: copies come back in order, byte for byte, whatever the fill ord
       sizes.set(seq, n);
       // The source is transport memory: changing it after fill() must not change the copy.
       const source = payload(seq, n);
-      kept.fill(seq, source, seq & 3);
+      kept.fill(seq, source, 0, n, seq & 3);
       source.fill(0);
     }
     acked = Math.min(next, acked + Math.floor(rnd() * 50));
@@ -46,12 +46,12 @@ test("retention: copies come back in order, byte for byte, whatever the fill ord
   // A reservation not filled stops from() there; truncation drops it and what follows.
   kept.reserve(next);
   kept.reserve(next + 1);
-  kept.fill(next + 1, payload(next + 1, 8), 0);
+  kept.fill(next + 1, payload(next + 1, 8), 0, 8, 0);
   assert.equal([...kept.from(acked)].length, next - acked);
   kept.truncate(next);
   assert.equal(kept.bytes, bytes);
   kept.reserve(next);
-  kept.fill(next, payload(next, 5), 1);
+  kept.fill(next, payload(next, 5), 0, 5, 1);
   kept.ack(next + 1);
   assert.equal(kept.bytes, 0);
   assert.equal([...kept.from(next + 1)].length, 0);
@@ -61,7 +61,7 @@ test("retention: over its limit it is full until acknowledgements bring it under
   const kept = new Retention(100);
   for (let s = 0; s < 3; s++) {
     kept.reserve(s);
-    kept.fill(s, new Uint8Array(60), 0);
+    kept.fill(s, new Uint8Array(70), 5, 60, 0);
   }
   assert.equal(kept.full, true);
   const room = kept.room();
