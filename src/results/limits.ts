@@ -25,6 +25,12 @@ export const RESULT_LIMITS = {
   fileBytes: 16 * 1024 * 1024,
   /** Nesting of objects and arrays (the schema's deepest value is at depth 6). */
   depth: 32,
+  /**
+   * Objects and arrays of one file: the most in a real result is 60,143 (4.3 MB, 14,500 per MiB), so a file
+   * of real runs at the size limit has about 250,000. Each costs the parse an allocation: a file of nothing
+   * but `[]` would have 5.6 million.
+   */
+  containers: 1_000_000,
   /** Characters of one string value (the schema's longest is an error message, 1000). */
   stringLength: 4096,
   /** Characters of one key (the schema's keys are at most 64). */
@@ -55,6 +61,7 @@ interface Frame {
 const UNITS: Readonly<Record<ResultLimit, string>> = {
   fileBytes: "characters",
   depth: "levels",
+  containers: "objects and arrays",
   stringLength: "characters",
   keyLength: "characters",
   arrayItems: "items",
@@ -85,7 +92,8 @@ export interface Measured {
  */
 export function measureLimits(text: string, file: string): Measured {
   if (text.length > RESULT_LIMITS.fileBytes) return { problem: checkLimits(text, file), keys: 0 };
-  const { depth: maxDepth, arrayItems, objectKeys, stringLength, keyLength, numberLength } = RESULT_LIMITS;
+  const { depth: maxDepth, containers, arrayItems, objectKeys, stringLength, keyLength, numberLength } = RESULT_LIMITS;
+  let opened = 0;
   // Per open object or array: whether it is an array, and its items or keys so far.
   const isArray = new Uint8Array(maxDepth + 1);
   const count = new Int32Array(maxDepth + 1);
@@ -123,7 +131,7 @@ export function measureLimits(text: string, file: string): Measured {
       return found();
     }
     if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
-      if (depth >= maxDepth) return found();
+      if (depth >= maxDepth || ++opened > containers) return found();
       depth++;
       isArray[depth] = c === 0x5b ? 1 : 0;
       count[depth] = 0;
@@ -165,6 +173,7 @@ export function checkLimits(text: string, file: string): ResultProblem | null {
   }
   const stack: Frame[] = [];
   const path: (string | number)[] = [];
+  let opened = 0;
   let top: Frame | undefined;
   const n = text.length;
   let i = 0;
@@ -198,6 +207,9 @@ export function checkLimits(text: string, file: string): ResultProblem | null {
     if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
       if (stack.length >= RESULT_LIMITS.depth) {
         return over(file, path, "depth", "objects and arrays are nested deeper");
+      }
+      if (++opened > RESULT_LIMITS.containers) {
+        return over(file, path, "containers", "the document has more");
       }
       const array = c === 0x5b;
       top = { array, count: 0, keys: array ? null : new Set(), wantKey: !array };
