@@ -42,6 +42,10 @@ const env = {
   FABLE_RUNTIME_DIR: paths.runtimeDir,
   FABLE_STATE_DIR: paths.stateDir,
   FABLE_NO_AUTOSTART: "1",
+  // No background calibration run competing for the 2 CPUs while we time; selection reads the
+  // results kept in this private data dir (none: the fixed order).
+  FABLE_DATA_DIR: join(root, "data"),
+  FABLE_CALIBRATION: "off",
 };
 const children = [];
 const child = (args, withIpc) => {
@@ -116,6 +120,35 @@ try {
     byName.push(Number(process.hrtime.bigint() - t0));
     await conn.close();
   };
+  // The two parts of a connect by name, timed apart to show where the time goes: the daemon's
+  // answer (resolve), and setting up the transport it chose at the listener's endpoint directly.
+  const resolveTimes = [];
+  const explicitTimes = [];
+  const oneResolve = async () => {
+    const t0 = process.hrtime.bigint();
+    const reply = await client.request({
+      type: "resolve",
+      name: "bench/target",
+      requirements: { latency: "critical", spin: true, trust: "trusted", sizes: [] },
+    });
+    resolveTimes.push(Number(process.hrtime.bigint() - t0));
+    return reply;
+  };
+  const oneExplicit = async (uri, wait) => {
+    const t0 = process.hrtime.bigint();
+    const conn = await connect(uri, { wait });
+    await conn.send(payload);
+    await conn[Symbol.asyncIterator]().next();
+    explicitTimes.push(Number(process.hrtime.bigint() - t0));
+    await conn.close();
+  };
+  const chosen = (await oneResolve()).selection.ranked[0];
+  resolveTimes.length = 0;
+  const chosenUri =
+    chosen.transport === "shm"
+      ? `shm://${(await oneResolve()).listener.endpoints.shm[chosen.wait ?? "adaptive"]}`
+      : undefined;
+  resolveTimes.length = 0;
   const oneRaw = () =>
     new Promise((resolve, reject) => {
       const t0 = process.hrtime.bigint();
@@ -138,6 +171,8 @@ try {
     try {
       await oneByName();
       await oneRaw();
+      await oneResolve();
+      if (chosenUri !== undefined) await oneExplicit(chosenUri, chosen.wait ?? "adaptive");
     } catch (err) {
       errors++;
       firstError ??= err;
@@ -171,6 +206,14 @@ try {
   console.log(
     `setup, raw net unix connect + first message:   p50 ${us(pct(rawTimes, 50))}  p99 ${us(pct(rawTimes, 99))}`,
   );
+  console.log(
+    `  of which: the daemon's answer (resolve):     p50 ${us(pct(resolveTimes, 50))}  p99 ${us(pct(resolveTimes, 99))}`,
+  );
+  if (chosenUri !== undefined) {
+    console.log(
+      `  of which: ${chosen.transport}:${chosen.wait} set up at the listener's endpoint (explicit URI) + first message: p50 ${us(pct(explicitTimes, 50))}  p99 ${us(pct(explicitTimes, 99))}`,
+    );
+  }
   console.log(`ratio of p50s: ${(pct(byName, 50) / pct(rawTimes, 50)).toFixed(2)} (goal: at most 2)`);
   console.log(`daemon RSS: start ${mib(rssStart)}, middle ${mib(rssMiddle)}, end ${mib(rssEnd)}`);
   holder.close();
