@@ -2,8 +2,9 @@
  * Waiting for one side of a ring: the reader for a record, the writer for space. Three
  * strategies, one promise-returning `wait()`:
  * - "spin": poll shared memory with Atomics.load and never sleep. The poll runs in slices of
- *   `spinSliceUs`; between slices the event loop runs (setImmediate), which is where a peer's
- *   death (a socket closing, a port closing) is noticed: the spin is bounded by that check.
+ *   `spinSliceUs`, one loop for every spin wait of the thread; between slices the event loop runs
+ *   (setImmediate), which is where a peer's death (a socket closing, a port closing) is noticed:
+ *   the spin is bounded by that check.
  * - "block": sleep as soon as nothing is there, on a sleeper that does not block the event loop
  *   (a native waiter thread doing FUTEX_WAIT, or Atomics.waitAsync for SharedArrayBuffers).
  * - "adaptive": spin up to `spinBudgetUs` inside wait(), then sleep. Spinning about as long as a
@@ -138,6 +139,57 @@ function noop(): void {}
 
 const RESOLVED = Promise.resolve();
 
+/** A spin-strategy wait that is pending, as the thread's spin loop sees it. */
+interface Spinner {
+  readonly sliceMs: number;
+  /** One poll: the cheap check, or the whole condition when `full`. */
+  check(full: boolean): boolean;
+  settle(): void;
+}
+
+/**
+ * Every spin-strategy wait pending on this thread (module state is per thread) is polled by one
+ * loop, one slice per event-loop turn. Each wait scheduling a slice of its own would make a
+ * message on one connection wait behind every other spinning connection's slice: a server with
+ * 50 spinning connections would answer each after up to 25 ms. Polling them all in one slice costs
+ * what polling one does, and a slice ends as soon as any wait is settled, so its continuation runs
+ * at once.
+ */
+const spinners = new Set<Spinner>();
+let spinScheduled = false;
+
+function spinLater(spinner: Spinner): void {
+  spinners.add(spinner);
+  if (spinScheduled) return;
+  spinScheduled = true;
+  setImmediate(spinSlice);
+}
+
+function spinSlice(): void {
+  spinScheduled = false;
+  if (spinners.size === 0) return;
+  let sliceMs = Infinity;
+  for (const s of spinners) sliceMs = Math.min(sliceMs, s.sliceMs);
+  const deadline = performance.now() + sliceMs;
+  for (let round = 0; ; round++) {
+    let settled = false;
+    const full = (round & 63) === 63;
+    for (const s of spinners) {
+      if (!s.check(full)) continue;
+      spinners.delete(s);
+      s.settle();
+      settled = true;
+    }
+    if (settled || spinners.size === 0) break;
+    // The clock costs as much as several polls.
+    if ((round & 15) === 15 && performance.now() >= deadline) break;
+  }
+  if (spinners.size > 0 && !spinScheduled) {
+    spinScheduled = true;
+    setImmediate(spinSlice);
+  }
+}
+
 /** One side's waiting: the strategy, its sleeper (made on first sleep) and the pending promise. */
 export class RingWait {
   readonly strategy: WaitStrategy;
@@ -151,7 +203,7 @@ export class RingWait {
   #sleeper: Sleeper | undefined;
   #pending: { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void } | undefined;
   #error: Error | undefined;
-  #spinScheduled = false;
+  readonly #spinner: Spinner;
   /** The sleeper is armed and will call back (once). */
   #armed = false;
 
@@ -170,6 +222,12 @@ export class RingWait {
     this.#sliceMs = (options.spinSliceUs ?? DEFAULT_SPIN_SLICE_US) / 1000;
     this.#pollMs = options.pollMs ?? DEFAULT_POLL_MS;
     this.#makeSleeper = options.sleeper === "atomics" ? atomicsSleeper : futexSleeper;
+    const poll = condition.poll?.bind(condition);
+    this.#spinner = {
+      sliceMs: this.#sliceMs,
+      check: poll === undefined ? () => condition.ready() : (full) => (full ? condition.ready() : poll()),
+      settle: () => this.#settle(),
+    };
   }
 
   /**
@@ -181,9 +239,10 @@ export class RingWait {
     if (this.#pending !== undefined) return this.#pending.promise;
     const strategy = this.strategy;
     const condition = this.#condition;
-    // (Spinning checks ready() too, after its first polls.)
+    // (Spinning checks ready() too, after its first polls.) A spin wait spins here only while no
+    // other spin wait of this thread is pending: those are polled together (see spinSlice).
     const ready =
-      strategy === "block" || !spin
+      strategy === "block" || !spin || (strategy === "spin" && spinners.size > 0)
         ? condition.ready()
         : this.#spin(strategy === "spin" ? this.#sliceMs : this.#budgetMs);
     if (ready) {
@@ -200,7 +259,7 @@ export class RingWait {
     // whoever still awaits, and the side's owner reports it on every later call.
     promise.catch(() => {});
     this.#pending = { promise, resolve, reject };
-    if (strategy === "spin") this.#scheduleSpin();
+    if (strategy === "spin") spinLater(this.#spinner);
     else this.#sleep();
     return promise;
   }
@@ -214,6 +273,7 @@ export class RingWait {
   fail(error: Error): void {
     if (this.#error !== undefined) return;
     this.#error = error;
+    spinners.delete(this.#spinner);
     this.#sleeper?.close();
     this.#sleeper = undefined;
     const pending = this.#pending;
@@ -258,19 +318,6 @@ export class RingWait {
     }
   }
 
-  #scheduleSpin(): void {
-    if (this.#spinScheduled) return;
-    this.#spinScheduled = true;
-    setImmediate(this.#spinSlice);
-  }
-
-  readonly #spinSlice = (): void => {
-    this.#spinScheduled = false;
-    if (this.#pending === undefined) return;
-    if (this.#spin(this.#sliceMs)) this.#settle();
-    else this.#scheduleSpin();
-  };
-
   #sleep(): void {
     const w = this.#words;
     const sleeper = (this.#sleeper ??= this.#makeSleeper(w, this.#flag, this.#pollMs, this.#woken));
@@ -297,6 +344,7 @@ export class RingWait {
   };
 
   #settle(): void {
+    spinners.delete(this.#spinner);
     const pending = this.#pending;
     this.#pending = undefined;
     pending?.resolve();
