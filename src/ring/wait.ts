@@ -7,7 +7,8 @@
  *   the spin is bounded by that check.
  * - "block": sleep as soon as nothing is there, on a sleeper that does not block the event loop
  *   (a native waiter thread doing FUTEX_WAIT, or Atomics.waitAsync for SharedArrayBuffers).
- * - "adaptive": spin up to `spinBudgetUs` inside wait(), then sleep. Spinning about as long as a
+ * - "adaptive": spin up to `spinBudgetUs` (inside wait() when it is the thread's only pending
+ *   wait, else in the thread's loop beside the others), then sleep. Spinning about as long as a
  *   sleep-and-wake costs keeps the waste within twice the optimum (the classic spin-then-block
  *   bound). See DEFAULT_SPIN_BUDGET_US for the measured default.
  *
@@ -139,27 +140,35 @@ function noop(): void {}
 
 const RESOLVED = Promise.resolve();
 
-/** A spin-strategy wait that is pending, as the thread's spin loop sees it. */
-interface Spinner {
+/** A pending wait, as the thread's spin loop sees it. */
+interface Pending {
+  /**
+   * Until when (performance.now() ms) it spins: Infinity for "spin", the end of its budget for
+   * "adaptive"; -1 once asleep (or "block"): then it is polled only while others spin anyway.
+   */
+  spinUntil: number;
   readonly sliceMs: number;
   /** One poll: the cheap check, or the whole condition when `full`. */
   check(full: boolean): boolean;
+  /** Its condition holds: settle it. */
   settle(): void;
+  /** Its spin budget is over: it sleeps. */
+  sleep(): void;
 }
 
 /**
- * Every spin-strategy wait pending on this thread (module state is per thread) is polled by one
- * loop, one slice per event-loop turn. Each wait scheduling a slice of its own would make a
- * message on one connection wait behind every other spinning connection's slice: a server with
- * 50 spinning connections would answer each after up to 25 ms. Polling them all in one slice costs
- * what polling one does, and a slice ends as soon as any wait is settled, so its continuation runs
- * at once.
+ * Every wait pending on this thread (module state is per thread) is polled by one loop, one
+ * slice per event-loop turn, while any of them spins. Each wait spinning on its own (a slice per
+ * spin wait, an adaptive budget spent inside wait()) would make a message on one connection wait
+ * behind the other connections' spinning: a server with 20 connections answered each ping after
+ * 0.3-0.6 ms instead of tens of us (`npm run bench:fanin`). Polling them all costs one load each
+ * per round, sleeping ones included (they are settled without waiting for their wake-up), and a
+ * slice ends as soon as any wait is settled, so its continuation runs at once.
  */
-const spinners = new Set<Spinner>();
+const pendingWaits = new Set<Pending>();
 let spinScheduled = false;
 
-function spinLater(spinner: Spinner): void {
-  spinners.add(spinner);
+function scheduleSlice(): void {
   if (spinScheduled) return;
   spinScheduled = true;
   setImmediate(spinSlice);
@@ -167,27 +176,38 @@ function spinLater(spinner: Spinner): void {
 
 function spinSlice(): void {
   spinScheduled = false;
-  if (spinners.size === 0) return;
-  let sliceMs = Infinity;
-  for (const s of spinners) sliceMs = Math.min(sliceMs, s.sliceMs);
-  const deadline = performance.now() + sliceMs;
-  for (let round = 0; ; round++) {
-    let settled = false;
-    const full = (round & 63) === 63;
-    for (const s of spinners) {
-      if (!s.check(full)) continue;
-      spinners.delete(s);
-      s.settle();
-      settled = true;
+  const start = performance.now();
+  let sliceEnd = -1;
+  for (const p of pendingWaits) {
+    if (p.spinUntil > start) sliceEnd = Math.max(sliceEnd, Math.min(start + p.sliceMs, p.spinUntil));
+  }
+  if (sliceEnd > start) {
+    for (let round = 0; ; round++) {
+      let settled = false;
+      const full = (round & 63) === 63;
+      for (const p of pendingWaits) {
+        if (!p.check(full)) continue;
+        pendingWaits.delete(p);
+        p.settle();
+        settled = true;
+      }
+      if (settled || pendingWaits.size === 0) break;
+      // The clock costs as much as several polls.
+      if ((round & 15) === 15 && performance.now() >= sliceEnd) break;
     }
-    if (settled || spinners.size === 0) break;
-    // The clock costs as much as several polls.
-    if ((round & 15) === 15 && performance.now() >= deadline) break;
   }
-  if (spinners.size > 0 && !spinScheduled) {
-    spinScheduled = true;
-    setImmediate(spinSlice);
+  const now = performance.now();
+  const expired: Pending[] = [];
+  let spinning = false;
+  for (const p of pendingWaits) {
+    if (p.spinUntil > now) spinning = true;
+    else if (p.spinUntil >= 0) expired.push(p);
   }
+  for (const p of expired) {
+    p.spinUntil = -1;
+    p.sleep();
+  }
+  if (spinning) scheduleSlice();
 }
 
 /** One side's waiting: the strategy, its sleeper (made on first sleep) and the pending promise. */
@@ -203,7 +223,7 @@ export class RingWait {
   #sleeper: Sleeper | undefined;
   #pending: { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void } | undefined;
   #error: Error | undefined;
-  readonly #spinner: Spinner;
+  readonly #entry: Pending;
   /** The sleeper is armed and will call back (once). */
   #armed = false;
 
@@ -223,10 +243,14 @@ export class RingWait {
     this.#pollMs = options.pollMs ?? DEFAULT_POLL_MS;
     this.#makeSleeper = options.sleeper === "atomics" ? atomicsSleeper : futexSleeper;
     const poll = condition.poll?.bind(condition);
-    this.#spinner = {
+    this.#entry = {
+      spinUntil: -1,
       sliceMs: this.#sliceMs,
       check: poll === undefined ? () => condition.ready() : (full) => (full ? condition.ready() : poll()),
       settle: () => this.#settle(),
+      sleep: () => {
+        if (this.#pending !== undefined && this.#error === undefined) this.#sleep();
+      },
     };
   }
 
@@ -239,10 +263,11 @@ export class RingWait {
     if (this.#pending !== undefined) return this.#pending.promise;
     const strategy = this.strategy;
     const condition = this.#condition;
-    // (Spinning checks ready() too, after its first polls.) A spin wait spins here only while no
-    // other spin wait of this thread is pending: those are polled together (see spinSlice).
+    // (Spinning checks ready() too, after its first polls.) A wait spins here only while no other
+    // wait of this thread is pending: then they are all polled together (see spinSlice).
+    const alone = pendingWaits.size === 0;
     const ready =
-      strategy === "block" || !spin || (strategy === "spin" && spinners.size > 0)
+      strategy === "block" || !spin || !alone
         ? condition.ready()
         : this.#spin(strategy === "spin" ? this.#sliceMs : this.#budgetMs);
     if (ready) {
@@ -259,8 +284,19 @@ export class RingWait {
     // whoever still awaits, and the side's owner reports it on every later call.
     promise.catch(() => {});
     this.#pending = { promise, resolve, reject };
-    if (strategy === "spin") spinLater(this.#spinner);
-    else this.#sleep();
+    const entry = this.#entry;
+    pendingWaits.add(entry);
+    if (strategy === "spin") {
+      entry.spinUntil = Infinity;
+      scheduleSlice();
+    } else if (strategy === "adaptive" && spin && !alone) {
+      // Its budget is spent in the thread's loop, beside the others.
+      entry.spinUntil = performance.now() + this.#budgetMs;
+      scheduleSlice();
+    } else {
+      entry.spinUntil = -1;
+      this.#sleep();
+    }
     return promise;
   }
 
@@ -273,7 +309,7 @@ export class RingWait {
   fail(error: Error): void {
     if (this.#error !== undefined) return;
     this.#error = error;
-    spinners.delete(this.#spinner);
+    pendingWaits.delete(this.#entry);
     this.#sleeper?.close();
     this.#sleeper = undefined;
     const pending = this.#pending;
@@ -344,7 +380,11 @@ export class RingWait {
   };
 
   #settle(): void {
-    spinners.delete(this.#spinner);
+    pendingWaits.delete(this.#entry);
+    // Settled by the thread's loop while asleep: the peer need not wake us any more. The sleeper
+    // thread stays armed; its call-back (at the peer's next wake or the poll timeout) finds
+    // nothing pending, or the next sleep reuses it.
+    if (this.#words[this.#flag] !== AWAKE) Atomics.store(this.#words, this.#flag, AWAKE);
     const pending = this.#pending;
     this.#pending = undefined;
     pending?.resolve();
