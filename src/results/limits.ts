@@ -19,8 +19,9 @@ import { pointerOf, ResultProblem } from "./problems.js";
 
 export const RESULT_LIMITS = {
   /**
-   * Bytes of one result file: the largest real one, a converted 48-CPU ipc-bench run, is 3.4 MB; a
-   * `fable bench --quick` result of 2 CPUs is 1.2 MB. Larger files cost seconds to validate (README).
+   * Bytes of one result file: the largest real one, a converted 48-CPU ipc-bench run, is 4.3 MB as stored;
+   * a `fable bench --quick` result of 2 CPUs is 1.2 MB. The worst file of this size is validated in under
+   * a second (README, bench:validate).
    */
   fileBytes: 16 * 1024 * 1024,
   /** Nesting of objects and arrays (the schema's deepest value is at depth 6). */

@@ -11,7 +11,9 @@
  * 5. Every name a database path is made of matches its strict pattern (layout.ts).
  *
  * Before all of these, the limits (limits.ts): a file over the size cap is not read, and text over a depth,
- * length or count cap, not UTF-8, or starting with a byte order mark is refused before it is parsed.
+ * length or count cap, not UTF-8, or starting with a byte order mark is refused before it is parsed; a key
+ * given twice in one object, once parsed (the parsed value has fewer keys than the text). The text is parsed
+ * once and walked once for the scan; the schema stops at its first problem.
  *
  * Checks 3-5 need a document in shape, so they run only when the schema passes. Every problem is a
  * {@link ResultProblem} naming the file and the field; the caller decides what to do with a file that has any.
