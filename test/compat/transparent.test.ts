@@ -1,0 +1,246 @@
+/**
+ * Transparent mode with real processes: an unmodified node:http server and an unmodified fastify
+ * server (test/fixtures/transparent), each started through `fable run` against a real daemon and
+ * exercised by a client started through `fable run` with node:http, the global fetch, undici, ws
+ * and autocannon. Every response is checked by the client; the daemon must list a new
+ * transparent flow for each kind of client while its connections are open. The same programs
+ * without `fable run` still talk plain TCP (no flow). Bad use: a socket used after destroy, an
+ * address announced by another uid, no daemon at all.
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { chownSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { tcpAddressName } from "../../src/naming/address-names.js";
+import { DaemonClient } from "../../src/naming/daemon-client.js";
+import type { FlowEntry } from "../../src/naming/protocol.js";
+import { repoRoot } from "../kit/cli.js";
+import { type DaemonProcess, eventually, FABLE_BIN, type Isolated, isolatedPaths, startDaemon } from "../kit/daemon.js";
+
+const fixture = (name: string): string => join(repoRoot, "test", "fixtures", "transparent", name);
+
+interface Proc {
+  readonly child: ChildProcess;
+  /** The next line of stdout that is JSON. */
+  json(): Promise<Record<string, unknown>>;
+  send(line: string): void;
+  stderr(): string;
+  exit(): Promise<number | null>;
+  kill(): Promise<void>;
+}
+
+function start(args: readonly string[], env: NodeJS.ProcessEnv, viaFable: boolean): Proc {
+  const argv = viaFable ? [FABLE_BIN, "run", "--", process.execPath, ...args] : [...args];
+  const child = spawn(process.execPath, argv, { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  const lines: string[] = [];
+  const waiting: (() => void)[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  let done = false;
+  void exited.then(() => {
+    done = true;
+    for (const w of waiting.splice(0)) w();
+  });
+  child.stdout?.setEncoding("utf8").on("data", (d: string) => {
+    out += d;
+    for (let i = out.indexOf("\n"); i >= 0; i = out.indexOf("\n")) {
+      lines.push(out.slice(0, i));
+      out = out.slice(i + 1);
+    }
+    for (const w of waiting.splice(0)) w();
+  });
+  child.stderr?.setEncoding("utf8").on("data", (d: string) => (err += d));
+  return {
+    child,
+    async json() {
+      for (;;) {
+        const line = lines.shift();
+        if (line !== undefined) {
+          if (line.startsWith("{")) return JSON.parse(line) as Record<string, unknown>;
+          continue;
+        }
+        if (done) throw new Error(`${args.join(" ")} exited (${child.exitCode}) before printing; stderr:\n${err}`);
+        await new Promise<void>((r) => waiting.push(r));
+      }
+    },
+    send: (line) => void child.stdin?.write(`${line}\n`),
+    stderr: () => err,
+    exit: () => exited,
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+const SERVERS = [
+  { file: "http-server.mjs", hello: "hello from node:http\n" },
+  { file: "fastify-server.mjs", hello: "hello from fastify\n" },
+] as const;
+const KINDS = ["http", "fetch", "undici", "ws", "autocannon"] as const;
+const CHECKED = { http: 4, fetch: 4, undici: 4, ws: 4 };
+
+describe("transparent mode (fable run): unmodified servers and clients over fable", () => {
+  let iso: Isolated;
+  let daemon: DaemonProcess;
+  let client: DaemonClient;
+  const procs: Proc[] = [];
+
+  before(async () => {
+    iso = isolatedPaths("transparent");
+    daemon = await startDaemon(iso);
+    client = new DaemonClient({ paths: iso.paths, autostart: false });
+  });
+
+  after(async () => {
+    for (const p of procs) await p.kill();
+    client.close();
+    await daemon.stop();
+    iso.cleanup();
+  });
+
+  const flows = async (): Promise<readonly FlowEntry[]> => (await client.request({ type: "flows" })).flows;
+
+  for (const server of SERVERS) {
+    it(`${server.file}: node:http, fetch, undici, ws and autocannon, each a transparent flow; plain TCP without fable run`, async () => {
+      const s = start([fixture(server.file)], iso.env, true);
+      procs.push(s);
+      const { port, pid } = (await s.json()) as { port: number; pid: number };
+      const name = tcpAddressName("127.0.0.1", port);
+      await eventually(`${name} registered`, async () =>
+        (await client.request({ type: "names" })).names.some((n) => n.name === name && n.pid === pid)
+          ? true
+          : undefined,
+      );
+
+      const env = { ...iso.env, BASE: `http://127.0.0.1:${port}`, HELLO: server.hello };
+      const c = start([fixture("client.mjs")], { ...env, HOLD: "1" }, true);
+      procs.push(c);
+      const seen = new Set<string>();
+      for (const kind of KINDS) {
+        assert.deepEqual(await c.json(), { phase: kind });
+        // Each kind made a fable connection of its own: a flow not seen in an earlier phase.
+        const fresh = await eventually(`a new transparent flow while ${kind} holds its connections`, async () => {
+          const mine = (await flows()).filter((f) => f.name === name && f.listenerPid === pid && !seen.has(f.id));
+          return mine.length > 0 ? mine : undefined;
+        });
+        for (const f of fresh) {
+          assert.equal(f.transparent, true, `${kind}: flow ${f.id} is not marked transparent`);
+          assert.notEqual(f.connectorPid, pid);
+          assert.ok(["shm", "unix"].includes(f.transport), `${kind}: transport ${f.transport}`);
+          seen.add(f.id);
+        }
+        c.send("next");
+      }
+      const result = (await c.json()) as { checked: Record<string, number> };
+      assert.equal(await c.exit(), 0, c.stderr());
+      assert.deepEqual({ ...result.checked, autocannon: undefined }, { ...CHECKED, autocannon: undefined });
+      assert.ok((result.checked.autocannon ?? 0) > 0);
+      assert.equal(c.stderr(), "");
+
+      // Without fable run, the same client reaches the same server over its real TCP listener: no flow.
+      const before = new Set((await flows()).map((f) => f.id));
+      const plain = start([fixture("client.mjs")], env, false);
+      procs.push(plain);
+      const plainResult = (await plain.json()) as { checked: Record<string, number> };
+      assert.equal(await plain.exit(), 0, plain.stderr());
+      assert.equal(plainResult.checked.http, CHECKED.http);
+      assert.ok((plainResult.checked.autocannon ?? 0) > 0);
+      const plainPid = plain.child.pid;
+      assert.ok(!(await flows()).some((f) => !before.has(f.id) && f.connectorPid === plainPid));
+      await s.kill();
+      assert.equal(s.stderr(), "");
+    });
+  }
+
+  it("node:http server and client without fable run: plain TCP, nothing registered", async () => {
+    const s = start([fixture("http-server.mjs")], iso.env, false);
+    procs.push(s);
+    const { port } = (await s.json()) as { port: number };
+    const c = start(
+      [fixture("client.mjs")],
+      { ...iso.env, BASE: `http://127.0.0.1:${port}`, HELLO: SERVERS[0].hello },
+      false,
+    );
+    procs.push(c);
+    const result = (await c.json()) as { checked: Record<string, number> };
+    assert.equal(await c.exit(), 0, c.stderr());
+    assert.equal(result.checked.fetch, CHECKED.fetch);
+    const names = (await client.request({ type: "names" })).names;
+    assert.ok(!names.some((n) => n.name === tcpAddressName("127.0.0.1", port)));
+    await s.kill();
+  });
+
+  it("a socket used after destroy: the write fails as node:net's does (ERR_STREAM_DESTROYED)", async () => {
+    const s = start([fixture("http-server.mjs")], iso.env, true);
+    procs.push(s);
+    const { port, pid } = (await s.json()) as { port: number; pid: number };
+    const name = tcpAddressName("127.0.0.1", port);
+    await eventually(`${name} registered`, async () =>
+      (await client.request({ type: "names" })).names.some((n) => n.name === name && n.pid === pid) ? true : undefined,
+    );
+    const viaFable = start([fixture("misuse.mjs")], { ...iso.env, PORT: String(port) }, true);
+    const viaNet = start([fixture("misuse.mjs")], { ...iso.env, PORT: String(port) }, false);
+    procs.push(viaFable, viaNet);
+    const [f, n] = await Promise.all([viaFable.json(), viaNet.json()]);
+    assert.equal(f.fable, true);
+    assert.equal(n.fable, false);
+    assert.deepEqual({ ...f, fable: undefined }, { ...n, fable: undefined });
+    assert.equal(f.writeError, "ERR_STREAM_DESTROYED");
+    await s.kill();
+  });
+
+  it("an address announced by another uid is not used: plain TCP, said once on stderr", async () => {
+    const s = start([fixture("http-server.mjs")], iso.env, false);
+    procs.push(s);
+    const { port, pid } = (await s.json()) as { port: number; pid: number };
+    // What another user's transparent server would leave, planted in this user's directory.
+    const name = tcpAddressName("127.0.0.1", port);
+    const dir = join(iso.paths.runtimeDir, "addr");
+    mkdirSync(dir, { mode: 0o700, recursive: true });
+    const marker = join(dir, name.replaceAll("/", "+"));
+    writeFileSync(marker, JSON.stringify({ name, pid }));
+    chownSync(marker, 65534, 65534);
+    const c = start(
+      [fixture("client.mjs")],
+      { ...iso.env, BASE: `http://127.0.0.1:${port}`, HELLO: SERVERS[0].hello },
+      true,
+    );
+    procs.push(c);
+    const result = (await c.json()) as { checked: Record<string, number> };
+    assert.equal(await c.exit(), 0, c.stderr());
+    assert.equal(result.checked.undici, CHECKED.undici);
+    const lines = c.stderr().trim().split("\n");
+    assert.equal(lines.length, 1, c.stderr());
+    assert.match(lines[0] ?? "", /127\.0\.0\.1:\d+ is registered by uid 65534, not this process's uid \d+/);
+    await s.kill();
+  });
+
+  it("no daemon: the server says so once on stderr and serves over TCP; clients work", async () => {
+    const none = isolatedPaths("transparent-none");
+    try {
+      const s = start([fixture("http-server.mjs")], none.env, true);
+      procs.push(s);
+      const { port } = (await s.json()) as { port: number };
+      await eventually("the server's word on stderr", async () => (s.stderr() === "" ? undefined : true));
+      const c = start(
+        [fixture("client.mjs")],
+        { ...none.env, BASE: `http://127.0.0.1:${port}`, HELLO: SERVERS[0].hello },
+        true,
+      );
+      procs.push(c);
+      const result = (await c.json()) as { checked: Record<string, number> };
+      assert.equal(await c.exit(), 0, c.stderr());
+      assert.equal(result.checked.ws, CHECKED.ws);
+      assert.equal(c.stderr(), "");
+      const lines = s.stderr().trim().split("\n");
+      assert.equal(lines.length, 1, s.stderr());
+      assert.match(lines[0] ?? "", /^fable: transparent mode: the fable daemon is unreachable \(.*\); using TCP only$/);
+      await s.kill();
+    } finally {
+      none.cleanup();
+    }
+  });
+});
