@@ -210,7 +210,9 @@ function transparentConnector(target: Target): Connector {
     signal?.throwIfAborted();
     let connection: Connection;
     try {
-      connection = await internally(() => connectUri(`xio://${target.marker.name}`));
+      // spin: false: a server serves many sockets from one event loop, and a busy-wait on one starves the
+      // others (under autocannon the daemon's fixed-order shm:spin ran far below shm:block here).
+      connection = await internally(() => connectUri(`xio://${target.marker.name}`, { spin: false }));
     } catch (err) {
       if (err instanceof DaemonError && (err.code === "ENODAEMON" || err.code === "EDAEMONUID")) {
         sayOnce("daemon", `transparent mode: the fable daemon is unreachable (${err.message})`);

@@ -173,7 +173,7 @@ describe("transparent mode (fable run): unmodified servers and clients over fabl
     await s.kill();
   });
 
-  it("a socket used after destroy: the write fails as node:net's does (ERR_STREAM_DESTROYED)", async () => {
+  it("a socket used after destroy: the write fails as node:net's does (ERR_STREAM_DESTROYED); --require works too", async () => {
     const s = start([fixture("http-server.mjs")], iso.env, true);
     procs.push(s);
     const { port, pid } = (await s.json()) as { port: number; pid: number };
@@ -183,11 +183,19 @@ describe("transparent mode (fable run): unmodified servers and clients over fabl
     );
     const viaFable = start([fixture("misuse.mjs")], { ...iso.env, PORT: String(port) }, true);
     const viaNet = start([fixture("misuse.mjs")], { ...iso.env, PORT: String(port) }, false);
-    procs.push(viaFable, viaNet);
-    const [f, n] = await Promise.all([viaFable.json(), viaNet.json()]);
+    // node --require fable-io/register (the CommonJS entry) turns it on too.
+    const viaRequire = start(
+      ["--require", join(repoRoot, "register.cjs"), fixture("misuse.mjs")],
+      { ...iso.env, PORT: String(port) },
+      false,
+    );
+    procs.push(viaFable, viaNet, viaRequire);
+    const [f, n, r] = await Promise.all([viaFable.json(), viaNet.json(), viaRequire.json()]);
     assert.equal(f.fable, true);
+    assert.equal(r.fable, true);
     assert.equal(n.fable, false);
     assert.deepEqual({ ...f, fable: undefined }, { ...n, fable: undefined });
+    assert.deepEqual(r, f);
     assert.equal(f.writeError, "ERR_STREAM_DESTROYED");
     await s.kill();
   });
