@@ -169,13 +169,20 @@ async function autocannonSection() {
   const fableBin = new URL("../bin/fable.js", import.meta.url).pathname;
   const helloScript = new URL("./lib/http-hello-server.js", import.meta.url).pathname;
   const acScript = new URL("./lib/autocannon-run.js", import.meta.url).pathname;
-  // A daemon of its own (temporary runtime and state dirs); it reads this machine's bench results as usual.
+  // A daemon of its own (temporary runtime and state dirs); it reads this machine's bench results as usual,
+  // but never calibrates in the background while we time (with no result it keeps its fixed order).
   const root = mkdtempSync(join(tmpdir(), "fable-bc-ac-"));
   const run = join(root, "run");
   const state = join(root, "state");
   mkdirSync(run, { mode: 0o700 });
   mkdirSync(state, { mode: 0o700 });
-  const env = { ...process.env, FABLE_RUNTIME_DIR: run, FABLE_STATE_DIR: state, FABLE_NO_AUTOSTART: "1" };
+  const env = {
+    ...process.env,
+    FABLE_RUNTIME_DIR: run,
+    FABLE_STATE_DIR: state,
+    FABLE_NO_AUTOSTART: "1",
+    FABLE_CALIBRATION: "off",
+  };
   const daemon = spawn(process.execPath, [fableBin, "daemon", "run"], { env, stdio: ["ignore", "ignore", "inherit"] });
   for (let i = 0; !existsSync(join(run, "daemon.sock")); i++) {
     if (i > 200) throw new Error("bench:compat: the fable daemon did not start");
@@ -219,11 +226,13 @@ async function autocannonSection() {
           stdio: ["ignore", "pipe", "inherit"],
         });
         if (mode !== "tcp" && transports === undefined) {
-          // Which transport the daemon chose, seen while the run holds its connections.
-          await new Promise((res) => setTimeout(res, Math.min(1000, (acSeconds * 1000) / 2)));
-          const flows = spawnSync(process.execPath, [fableBin, "flows", "--json"], { env, encoding: "utf8" });
-          const list = flows.status === 0 ? JSON.parse(flows.stdout) : [];
-          transports = [...new Set(list.map((f) => (f.wait === null ? f.transport : `${f.transport}:${f.wait}`)))];
+          // Which transport the daemon chose, seen while the run holds its connections (fable run starts it first).
+          for (let i = 0; i < 10 && (transports === undefined || transports.length === 0); i++) {
+            await new Promise((res) => setTimeout(res, 200));
+            const flows = spawnSync(process.execPath, [fableBin, "flows", "--json"], { env, encoding: "utf8" });
+            const list = flows.status === 0 ? JSON.parse(flows.stdout) : [];
+            transports = [...new Set(list.map((f) => (f.wait === null ? f.transport : `${f.transport}:${f.wait}`)))];
+          }
         }
         const out = await firstLine(child);
         if (out.errors > 0 || out.non2xx > 0)

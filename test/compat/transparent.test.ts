@@ -226,6 +226,20 @@ describe("transparent mode (fable run): unmodified servers and clients over fabl
     await s.kill();
   });
 
+  it("fable run passes the command's exit code through; a missing command is a usage error (2)", async () => {
+    const seven = start(["-e", "process.exit(7)"], iso.env, true);
+    assert.equal(await seven.exit(), 7);
+    const missing = spawn(process.execPath, [FABLE_BIN, "run", "--", "fable-no-such-command"], {
+      env: { ...process.env, ...iso.env },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let err = "";
+    missing.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+    const code = await new Promise<number | null>((resolve) => missing.once("exit", resolve));
+    assert.equal(code, 2);
+    assert.match(err, /fable run: no such command: fable-no-such-command/);
+  });
+
   it("no daemon: the server says so once on stderr and serves over TCP; clients work", async () => {
     const none = isolatedPaths("transparent-none");
     try {
