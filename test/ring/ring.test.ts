@@ -20,6 +20,7 @@ import {
   W_DATA,
   W_EPOCH,
   W_HEAD,
+  W_HEADER_BYTES,
   W_MAGIC,
   W_READER_CLOSED,
   W_TAIL,
@@ -94,6 +95,22 @@ describe("ring layout", () => {
     for (const bad of [0, 100, 255, 3000, 2 ** 31]) assert.throws(() => ringBytes(bad), RingError);
     assert.throws(() => initRing(new ArrayBuffer(4096), 0, 4096), /needs/);
     assert.throws(() => initRing(new ArrayBuffer(8192), 8, 4096), /multiple of 64/);
+  });
+
+  it("initRing clears the records unless the memory is fresh, and always the control block", () => {
+    const dirty = (): ArrayBuffer => new Uint8Array(ringBytes(4096)).fill(0xa5).buffer;
+    const cleared = initRing(dirty(), 0, 4096);
+    assert.ok(cleared.data.every((b) => b === 0));
+    const fresh = initRing(dirty(), 0, 4096, 3, true);
+    assert.ok(
+      fresh.data.every((b) => b === 0xa5),
+      "dataZeroed: the records are left as the kernel gave them",
+    );
+    assert.equal(fresh.words[W_VERSION], 1);
+    assert.equal(fresh.words[W_EPOCH], 3);
+    // Past the header words, the whole control block reads zero: positions, closed and sleeping flags.
+    assert.ok(fresh.words.subarray(W_HEADER_BYTES + 1, CONTROL_BYTES / 4).every((w) => w === 0));
+    assert.equal(attachRing(fresh.buffer, 0, 4096).capacity, 4096);
   });
 
   it("attach checks magic, version and the capacity this side was told", () => {
