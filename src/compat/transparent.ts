@@ -16,8 +16,9 @@
  * - The decision is synchronous (connect must return a socket): a registered server also leaves a
  *   marker file in `<runtime dir>/addr/` (0700, this user's), so a connect costs a few stat calls;
  *   a marker of a process that is gone is removed, one owned by another uid is refused (said
- *   once on stderr: the connection goes over TCP). The daemon stays the authority: the connect
- *   asks it, and its refusal is the socket's error.
+ *   once on stderr: the connection goes over TCP), and so is every marker while the daemon is not
+ *   running (its pid file names no live process; said once). The daemon stays the authority: the
+ *   connect asks it, and its refusal is the socket's error.
  * - The daemon unreachable when a server registers: the server is served over TCP only, said once
  *   on stderr; the application never sees an error from fable here.
  * - FABLE_TRANSPARENT=0 turns it all off. fable's own sockets (its transports, the daemon's
@@ -34,7 +35,7 @@ import type { Connection } from "../channel/connection.js";
 import { isAddressName, tcpAddressName, unixAddressName } from "../naming/address-names.js";
 import { connect as connectUri, type Listener, listen as listenUri } from "../naming/api.js";
 import { defaultDaemonClient } from "../naming/daemon-client.js";
-import { checkPrivateDir, ensurePrivateDir, myUid } from "../naming/paths.js";
+import { checkPrivateDir, ensurePrivateDir, myUid, pidFile } from "../naming/paths.js";
 import { DaemonError } from "../naming/protocol.js";
 import type { Endpoint } from "./address.js";
 import type { Connector, PeerAddress } from "./connector.js";
@@ -102,6 +103,16 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Whether the daemon's pid file names a live process (a daemon that stopped or died leaves none that is). */
+function daemonAlive(): boolean {
+  try {
+    const pid = Number(readFileSync(pidFile(defaultDaemonClient().paths), "utf8").trim());
+    return Number.isInteger(pid) && pid > 0 && alive(pid);
+  } catch {
+    return false;
+  }
+}
+
 /** The live marker of `name` made by this uid, if any (see the module comment). */
 function readMarker(name: string, shownAs: string): Marker | undefined {
   const path = markerPath(name);
@@ -128,6 +139,14 @@ function readMarker(name: string, shownAs: string): Marker | undefined {
   }
   if (!alive(marker.pid)) {
     rmSync(path, { force: true });
+    return undefined;
+  }
+  if (!daemonAlive()) {
+    // The connection would be made through the daemon: without one, the server's TCP listener serves us.
+    sayOnce(
+      "daemon",
+      `transparent mode: the fable daemon is not running: ${shownAs} and the like are reached over TCP`,
+    );
     return undefined;
   }
   return { name, pid: marker.pid };

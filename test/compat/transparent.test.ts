@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { chownSync, mkdirSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { tcpAddressName } from "../../src/naming/address-names.js";
@@ -224,6 +224,35 @@ describe("transparent mode (fable run): unmodified servers and clients over fabl
     assert.equal(lines.length, 1, c.stderr());
     assert.match(lines[0] ?? "", /127\.0\.0\.1:\d+ is registered by uid 65534, not this process's uid \d+/);
     await s.kill();
+  });
+
+  it("the daemon gone after a server registered: clients reach it over TCP, said once on stderr", async () => {
+    const gone = isolatedPaths("transparent-gone");
+    const d = await startDaemon(gone);
+    try {
+      const s = start([fixture("http-server.mjs")], gone.env, true);
+      procs.push(s);
+      const { port } = (await s.json()) as { port: number };
+      const marker = join(gone.paths.runtimeDir, "addr", tcpAddressName("127.0.0.1", port).replaceAll("/", "+"));
+      await eventually("the server's marker", async () => (existsSync(marker) ? true : undefined));
+      await d.kill();
+      const c = start(
+        [fixture("client.mjs")],
+        { ...gone.env, BASE: `http://127.0.0.1:${port}`, HELLO: SERVERS[0].hello },
+        true,
+      );
+      procs.push(c);
+      const result = (await c.json()) as { checked: Record<string, number> };
+      assert.equal(await c.exit(), 0, c.stderr());
+      assert.equal(result.checked.http, CHECKED.http);
+      const lines = c.stderr().trim().split("\n");
+      assert.equal(lines.length, 1, c.stderr());
+      assert.match(lines[0] ?? "", /^fable: transparent mode: the fable daemon is not running: 127\.0\.0\.1:\d+/);
+      await s.kill();
+    } finally {
+      await d.kill();
+      gone.cleanup();
+    }
   });
 
   it("fable run passes the command's exit code through; a missing command is a usage error (2)", async () => {
