@@ -258,9 +258,13 @@ interface Registration {
   readonly name: string;
   listener: Listener | undefined;
   closed: boolean;
+  /** The server's ref()/unref(), applied to the fable listener too. */
+  refed: boolean;
 }
 
 const registrations = new WeakMap<net.Server, Registration>();
+/** Servers unref'd (maybe before they listened). */
+const unrefed = new WeakSet<net.Server>();
 const myMarkers = new Set<string>();
 
 /** What the server's address is registered as; undefined for what transparent mode leaves alone. */
@@ -288,7 +292,12 @@ function nameOfServer(server: net.Server): { name: string; shownAs: string; loca
 async function register(server: net.Server): Promise<void> {
   const what = nameOfServer(server);
   if (what === undefined || registrations.has(server)) return;
-  const registration: Registration = { name: what.name, listener: undefined, closed: false };
+  const registration: Registration = {
+    name: what.name,
+    listener: undefined,
+    closed: false,
+    refed: !unrefed.has(server),
+  };
   registrations.set(server, registration);
   let listener: Listener;
   try {
@@ -308,6 +317,7 @@ async function register(server: net.Server): Promise<void> {
     return;
   }
   registration.listener = listener;
+  if (!registration.refed) listener.setRef(false);
   try {
     writeMarker({ name: what.name, pid: process.pid });
     myMarkers.add(what.name);
@@ -377,6 +387,8 @@ export function installTransparentMode(): boolean {
   const original = { connect: net.connect, createConnection: net.createConnection };
   const listen = net.Server.prototype.listen;
   const close = net.Server.prototype.close;
+  const ref = net.Server.prototype.ref;
+  const unref = net.Server.prototype.unref;
 
   const connect = function (this: unknown, ...args: unknown[]): net.Socket {
     const target = isInternal() ? undefined : targetOf(args);
@@ -417,6 +429,23 @@ export function installTransparentMode(): boolean {
     unregister(this);
     return (close as (...a: unknown[]) => net.Server).apply(this, args);
   } as typeof close;
+  // An unref'd server lets the process exit: its fable listener must not hold it either.
+  const setRef = (server: net.Server, refed: boolean): void => {
+    if (refed) unrefed.delete(server);
+    else unrefed.add(server);
+    const r = registrations.get(server);
+    if (r === undefined) return;
+    r.refed = refed;
+    r.listener?.setRef(refed);
+  };
+  net.Server.prototype.ref = function (this: net.Server) {
+    setRef(this, true);
+    return ref.call(this);
+  };
+  net.Server.prototype.unref = function (this: net.Server) {
+    setRef(this, false);
+    return unref.call(this);
+  };
   // ESM named imports of node:net (import { connect } from "node:net") see the new functions.
   syncBuiltinESMExports();
   process.once("exit", () => {

@@ -255,6 +255,31 @@ describe("transparent mode (fable run): unmodified servers and clients over fabl
     }
   });
 
+  it("an unref'd server does not hold its process through its fable listener", async () => {
+    const s = start([fixture("unref-server.mjs")], iso.env, true);
+    procs.push(s);
+    const { port, pid } = (await s.json()) as { port: number; pid: number };
+    const name = tcpAddressName("127.0.0.1", port);
+    await eventually(`${name} registered`, async () =>
+      (await client.request({ type: "names" })).names.some((n) => n.name === name && n.pid === pid) ? true : undefined,
+    );
+    const c = start(
+      [
+        "-e",
+        `fetch("http://127.0.0.1:${port}/").then(async (r) => console.log(JSON.stringify({ text: await r.text() })))`,
+      ],
+      iso.env,
+      true,
+    );
+    procs.push(c);
+    assert.deepEqual(await c.json(), { text: "bye\n" });
+    assert.equal(await c.exit(), 0, c.stderr());
+    const still = new Promise<string>((resolve) =>
+      setTimeout(() => resolve("still running after 15 s"), 15_000).unref(),
+    );
+    assert.equal(await Promise.race([s.exit(), still]), 0, s.stderr());
+  });
+
   it("fable run passes the command's exit code through; a missing command is a usage error (2)", async () => {
     const seven = start(["-e", "process.exit(7)"], iso.env, true);
     assert.equal(await seven.exit(), 7);
