@@ -32,7 +32,7 @@ import net from "node:net";
 import { networkInterfaces } from "node:os";
 import { join, resolve } from "node:path";
 import type { Connection } from "../channel/connection.js";
-import { isAddressName, tcpAddressName, unixAddressName } from "../naming/address-names.js";
+import { tcpAddressName, unixAddressName } from "../naming/address-names.js";
 import { connect as connectUri, type Listener, listen as listenUri } from "../naming/api.js";
 import { defaultDaemonClient } from "../naming/daemon-client.js";
 import { checkPrivateDir, ensurePrivateDir, myUid, pidFile } from "../naming/paths.js";
@@ -71,7 +71,7 @@ function runtimeDir(): string {
 }
 
 const markerDir = (): string => join(runtimeDir(), "addr");
-/** "/" never occurs in a name segment's alphabet's complement "+": file names stay unambiguous. */
+/** One file per name: "+" is no name character, so "/" -> "+" keeps file names unambiguous. */
 const markerPath = (name: string): string => join(markerDir(), name.replaceAll("/", "+"));
 
 function writeMarker(marker: Marker): void {
@@ -133,7 +133,7 @@ function readMarker(name: string, shownAs: string): Marker | undefined {
     sayOnce(
       `foreign:${name}`,
       `transparent mode: ${shownAs} is registered by uid ${owner}, not this process's uid ${myUid()}: ` +
-        "connecting over plain TCP/unix instead",
+        "connecting directly (TCP, unix) instead",
     );
     return undefined;
   }
@@ -145,7 +145,7 @@ function readMarker(name: string, shownAs: string): Marker | undefined {
     // The connection would be made through the daemon: without one, the server's TCP listener serves us.
     sayOnce(
       "daemon",
-      `transparent mode: the fable daemon is not running: ${shownAs} and the like are reached over TCP`,
+      `transparent mode: the fable daemon is not running: ${shownAs} and the like are reached directly (TCP, unix)`,
     );
     return undefined;
   }
@@ -453,5 +453,3 @@ export function installTransparentMode(): boolean {
   });
   return true;
 }
-
-export { isAddressName };
