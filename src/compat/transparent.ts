@@ -12,7 +12,8 @@
  * - net.connect/createConnection (so http.Agent, undici, the global fetch, ws, autocannon) to an
  *   address of this host that a fable server of this user registered returns a fable-io/net
  *   Socket over a connection the daemon chose: a flow in `fable flows`, marked transparent.
- *   Everything else is node:net's own call, unchanged.
+ *   Everything else is node:net's own call, unchanged. tls.connect without a `socket` (https,
+ *   fetch of https: URLs) to such an address gets the same fable socket under its TLS.
  * - The decision is synchronous (connect must return a socket): a registered server also leaves a
  *   marker file in `<runtime dir>/addr/` (0700, this user's), so a connect costs a few stat calls;
  *   a marker of a process that is gone is removed, one owned by another uid is refused (said
@@ -29,6 +30,7 @@ import { lstatSync, readFileSync, renameSync, rmSync, writeFileSync } from "node
 import http from "node:http";
 import { syncBuiltinESMExports } from "node:module";
 import net from "node:net";
+import tls from "node:tls";
 import { networkInterfaces } from "node:os";
 import { join, resolve } from "node:path";
 import type { Connection } from "../channel/connection.js";
@@ -252,6 +254,25 @@ function transparentConnector(target: Target): Connector {
   };
 }
 
+/** A fable-io/net socket connecting to `target`, with what of node:net's connect options applies. */
+function fableSocket(
+  target: Target,
+  options: { allowHalfOpen?: boolean | undefined; signal?: AbortSignal | undefined; timeout?: number | undefined },
+  listener: (() => void) | undefined,
+): Socket {
+  const socket = new Socket({ connector: transparentConnector(target), allowHalfOpen: options.allowHalfOpen === true });
+  // The address as parsed here (node:net's options carry more: http passes `path: null`).
+  socket.connect(
+    {
+      uri: target.endpoint.uri,
+      ...(options.signal !== undefined ? { signal: options.signal } : {}),
+      ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+    },
+    listener,
+  );
+  return socket;
+}
+
 // ---- servers --------------------------------------------------------------------------------
 
 interface Registration {
@@ -394,26 +415,25 @@ export function installTransparentMode(): boolean {
     const target = isInternal() ? undefined : targetOf(args);
     if (target === undefined) return (original.connect as (...a: unknown[]) => net.Socket).apply(this, args);
     const [options, listener] = normalizeConnectArgs(args);
-    const o =
-      typeof options === "string"
-        ? {}
-        : (options as { allowHalfOpen?: boolean; signal?: AbortSignal; timeout?: number });
-    const socket = new Socket({
-      connector: transparentConnector(target),
-      allowHalfOpen: o.allowHalfOpen === true,
-    });
-    // The address as parsed here (node:net's options carry more: http passes `path: null`).
-    socket.connect(
-      {
-        uri: target.endpoint.uri,
-        ...(o.signal !== undefined ? { signal: o.signal } : {}),
-        ...(o.timeout !== undefined ? { timeout: o.timeout } : {}),
-      },
-      listener,
-    );
     // Applications hold it as a net.Socket: it has what http, undici and ws use of one.
-    return socket as unknown as net.Socket;
+    return fableSocket(target, typeof options === "string" ? {} : options, listener) as unknown as net.Socket;
   } as typeof net.connect;
+
+  // tls.connect makes its own TCP socket unless given one: to a registered address, give it a fable one (TLS
+  // then runs over fable, and the server's tls 'connection' listener wraps the fable socket the same way).
+  const tlsConnect = tls.connect;
+  tls.connect = function (this: unknown, ...args: unknown[]): tls.TLSSocket {
+    const [first] = args;
+    if (!isInternal() && first !== null && typeof first === "object" && !("socket" in first && first.socket)) {
+      const o = first as tls.ConnectionOptions;
+      const target = targetOf([{ port: o.port, host: o.host, path: o.path }]);
+      if (target !== undefined) {
+        const socket = fableSocket(target, o, undefined) as unknown as net.Socket;
+        return (tlsConnect as (...a: unknown[]) => tls.TLSSocket).call(this, { ...o, socket }, ...args.slice(1));
+      }
+    }
+    return (tlsConnect as (...a: unknown[]) => tls.TLSSocket).apply(this, args);
+  } as typeof tls.connect;
 
   net.connect = connect;
   net.createConnection = connect as typeof net.createConnection;

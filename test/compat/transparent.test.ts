@@ -8,8 +8,9 @@
  * address announced by another uid, no daemon at all.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { chownSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { tcpAddressName } from "../../src/naming/address-names.js";
@@ -154,6 +155,45 @@ describe("transparent mode (fable run): unmodified servers and clients over fabl
       assert.equal(s.stderr(), "");
     });
   }
+
+  it("node:https and fetch to an unmodified https server: TLS over fable flows", async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "fable-transparent-tls-"));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const key = join(dir, "key.pem");
+    const cert = join(dir, "cert.pem");
+    const made = spawnSync("openssl", [
+      ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
+      ...["-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost"],
+      ...["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+    ]);
+    if (made.status !== 0) {
+      t.skip(`openssl could not make a test certificate: ${String(made.error ?? made.stderr)}`);
+      return;
+    }
+    const s = start([fixture("https-server.mjs")], { ...iso.env, KEY: key, CERT: cert }, true);
+    procs.push(s);
+    const { port, pid } = (await s.json()) as { port: number; pid: number };
+    const name = tcpAddressName("127.0.0.1", port);
+    await eventually(`${name} registered`, async () =>
+      (await client.request({ type: "names" })).names.some((n) => n.name === name && n.pid === pid) ? true : undefined,
+    );
+    const c = start(
+      [fixture("https-client.mjs")],
+      { ...iso.env, BASE: `https://127.0.0.1:${port}`, NODE_EXTRA_CA_CERTS: cert },
+      true,
+    );
+    procs.push(c);
+    const got = await c.json();
+    assert.deepEqual(got, { pid: got.pid, https: "hello over tls /https\n", fetch: "hello over tls /fetch\n" });
+    // node:https's keep-alive connection and fetch's: two transparent flows of the client.
+    await eventually("two transparent flows of the https client", async () => {
+      const mine = (await flows()).filter((f) => f.name === name && f.connectorPid === got.pid && f.transparent);
+      return mine.length >= 2 ? true : undefined;
+    });
+    c.send("done");
+    assert.equal(await c.exit(), 0, c.stderr());
+    await s.kill();
+  });
 
   it("node:http server and client without fable run: plain TCP, nothing registered", async () => {
     const s = start([fixture("http-server.mjs")], iso.env, false);
