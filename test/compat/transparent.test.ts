@@ -13,7 +13,7 @@ import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { tcpAddressName } from "../../src/naming/address-names.js";
+import { tcpAddressName, unixAddressName } from "../../src/naming/address-names.js";
 import { DaemonClient } from "../../src/naming/daemon-client.js";
 import type { FlowEntry } from "../../src/naming/protocol.js";
 import { repoRoot } from "../kit/cli.js";
@@ -190,6 +190,38 @@ describe("transparent mode (fable run): unmodified servers and clients over fabl
       const mine = (await flows()).filter((f) => f.name === name && f.connectorPid === got.pid && f.transparent);
       return mine.length >= 2 ? true : undefined;
     });
+    c.send("done");
+    assert.equal(await c.exit(), 0, c.stderr());
+    await s.kill();
+  });
+
+  it("a node:http server on a unix path: http.request({ socketPath }) goes over a transparent flow", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fable-transparent-unix-"));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, "http.sock");
+    const server = `const s = require("node:http").createServer((q, r) => r.end("unix " + q.url));
+      s.listen(process.env.SOCK, () => console.log(JSON.stringify({ pid: process.pid })));`;
+    const s = start(["-e", server], { ...iso.env, SOCK: path }, true);
+    procs.push(s);
+    const { pid } = (await s.json()) as { pid: number };
+    const name = unixAddressName(path);
+    await eventually(`${name} registered`, async () =>
+      (await client.request({ type: "names" })).names.some((n) => n.name === name && n.pid === pid) ? true : undefined,
+    );
+    const get = `const http = require("node:http");
+      const agent = new http.Agent({ keepAlive: true });
+      http.get({ socketPath: process.env.SOCK, path: "/x", agent }, (r) => {
+        let t = ""; r.on("data", (d) => (t += d));
+        r.on("end", () => { console.log(JSON.stringify({ pid: process.pid, text: t }));
+          process.stdin.once("data", () => { agent.destroy(); process.exit(0); }); });
+      });`;
+    const c = start(["-e", get], { ...iso.env, SOCK: path }, true);
+    procs.push(c);
+    const got = await c.json();
+    assert.equal(got.text, "unix /x");
+    await eventually("the unix client's transparent flow", async () =>
+      (await flows()).some((f) => f.name === name && f.connectorPid === got.pid && f.transparent) ? true : undefined,
+    );
     c.send("done");
     assert.equal(await c.exit(), 0, c.stderr());
     await s.kill();
