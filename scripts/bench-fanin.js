@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // One shm listener process serving many connections from one client process: the round trip of a
-// 64 B ping sent on each connection in turn, for each wait strategy of the listener, with 1, 10
-// and 50 connections open. Shows what a server with many idle connections costs each message
+// 64 B ping sent on each connection in turn, for each wait strategy (both ends), with 1, 10 and 50
+// connections open. Shows what a server with many idle connections costs each message
 // (a thread's spin waits are polled by one loop; see src/ring/wait.ts). `npm run bench:fanin`;
 // options: --pings N (per configuration, default 2000), --counts 1,10,50, --runs N (default 3;
 // the median run is shown with the min-max of the runs' p50s).
@@ -43,9 +43,10 @@ if (process.argv[2] === "--listener") {
     const child = fork(new URL(import.meta.url).pathname, ["--listener", uri, wait]);
     try {
       await new Promise((resolve) => child.once("message", resolve));
-      // The client blocks: only the listener's strategy differs between rows.
+      // Both ends wait the same way (two adaptive ends used to spin out their budgets in turn;
+      // see src/ring/wait.ts).
       const conns = [];
-      for (let i = 0; i < n; i++) conns.push(await connect(uri, { wait: "block" }));
+      for (let i = 0; i < n; i++) conns.push(await connect(uri, { wait }));
       const its = conns.map((c) => c[Symbol.asyncIterator]());
       const ping = new Uint8Array(64);
       const times = [];
@@ -62,8 +63,8 @@ if (process.argv[2] === "--listener") {
       child.kill("SIGKILL");
     }
   };
-  console.log(`64 B ping, round robin over the connections, ${pings} pings; client waits: block`);
-  console.log("listener wait  connections   p50 µs (min-max of runs)   p99 µs");
+  console.log(`64 B ping, round robin over the connections, ${pings} pings; both ends wait the same way`);
+  console.log("wait           connections   p50 µs (min-max of runs)   p99 µs");
   try {
     for (const n of counts) {
       for (const wait of ["spin", "adaptive", "block"]) {

@@ -42,7 +42,7 @@ export function registerFlows(program: Command): void {
 
 export function renderFlows(flows: readonly FlowEntry[]): string {
   const rows = flows.map((f) => [
-    `xio://${f.name}`,
+    f.transparent === true ? `xio://${f.name} (transparent)` : `xio://${f.name}`,
     `${f.connectorPid}[${cpuText(f.connectorCpus)}]`,
     `${f.listenerPid}[${cpuText(f.listenerCpus)}]`,
     f.wait === null ? f.transport : `${f.transport}:${f.wait}`,

@@ -12,6 +12,7 @@ import { registerFlows } from "./flows.js";
 import { registerNames } from "./names.js";
 import { registerReport } from "./report.js";
 import { registerResults } from "./results.js";
+import { registerRun } from "./run.js";
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, testsFailed: 3 } as const;
 
@@ -30,6 +31,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerNames(program);
   registerFlows(program);
   registerExplain(program);
+  registerRun(program, (code) => (exitCode = code));
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (err) {

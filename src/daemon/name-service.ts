@@ -14,6 +14,7 @@
  * - Limits per session and in total keep a hostile client from making the daemon grow unbounded.
  */
 import type { PeerCredentials } from "../native/native.js";
+import { isAddressName } from "../naming/address-names.js";
 import type {
   DaemonStatus,
   Endpoints,
@@ -55,7 +56,7 @@ interface NameRecord extends NameEntry {
   readonly endpoints: Endpoints;
 }
 
-interface FlowRecord extends FlowEntry {
+interface FlowRecord extends Omit<FlowEntry, "transparent"> {
   readonly session: number;
 }
 
@@ -311,5 +312,5 @@ function publicName(n: NameRecord): NameEntry {
 
 function publicFlow(f: FlowRecord): FlowEntry {
   const { session: _session, ...rest } = f;
-  return rest;
+  return { ...rest, transparent: isAddressName(f.name) };
 }

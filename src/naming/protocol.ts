@@ -157,6 +157,8 @@ export interface FlowEntry extends FlowReport {
   };
   /** When the daemon last heard of it (ms since the epoch). */
   readonly reportedAt: number;
+  /** Made by transparent mode: its name is an address's (naming/address-names.ts). */
+  readonly transparent: boolean;
 }
 
 export interface DaemonStatus {

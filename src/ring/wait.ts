@@ -58,6 +58,10 @@ export interface WaitOptions {
  * dozen times, and an idle receiver still costs < 0.1 % of a CPU once asleep.
  */
 export const DEFAULT_SPIN_BUDGET_US = 200;
+/** Adaptive: the learned spin budget never goes below this (see RingWait's #spun). */
+const MIN_SPIN_BUDGET_MS = 0.01;
+/** Adaptive: one spin in this many gets the whole budget, whatever was learned. */
+const PROBE_EVERY = 32;
 /** Spin: the event loop (timers, I/O, a peer's death) waits at most this long between slices. */
 export const DEFAULT_SPIN_SLICE_US = 500;
 export const DEFAULT_POLL_MS = 1000;
@@ -154,6 +158,8 @@ interface Pending {
   settle(): void;
   /** Its spin budget is over: it sleeps. */
   sleep(): void;
+  /** Adaptive: whether its spin ended in its condition (true) or in sleep (false). */
+  spun(success: boolean): void;
 }
 
 /**
@@ -188,6 +194,7 @@ function spinSlice(): void {
       for (const p of pendingWaits) {
         if (!p.check(full)) continue;
         pendingWaits.delete(p);
+        if (p.spinUntil >= 0 && p.spinUntil !== Infinity) p.spun(true);
         p.settle();
         settled = true;
       }
@@ -205,6 +212,7 @@ function spinSlice(): void {
   }
   for (const p of expired) {
     p.spinUntil = -1;
+    p.spun(false);
     p.sleep();
   }
   if (spinning) scheduleSlice();
@@ -216,7 +224,11 @@ export class RingWait {
   readonly #words: Int32Array;
   readonly #flag: number;
   readonly #condition: WaitCondition;
-  readonly #budgetMs: number;
+  readonly #maxBudgetMs: number;
+  /** Adaptive: the spin budget now, learned from how spins ended (see #spun). */
+  #budgetMs: number;
+  /** Adaptive: spins so far; every PROBE_EVERY-th one gets the whole budget (see #spun). */
+  #spins = 0;
   readonly #sliceMs: number;
   readonly #pollMs: number;
   readonly #makeSleeper: SleeperFactory;
@@ -238,7 +250,8 @@ export class RingWait {
     this.#words = words;
     this.#flag = flagIndex;
     this.#condition = condition;
-    this.#budgetMs = (options.spinBudgetUs ?? DEFAULT_SPIN_BUDGET_US) / 1000;
+    this.#maxBudgetMs = (options.spinBudgetUs ?? DEFAULT_SPIN_BUDGET_US) / 1000;
+    this.#budgetMs = this.#maxBudgetMs;
     this.#sliceMs = (options.spinSliceUs ?? DEFAULT_SPIN_SLICE_US) / 1000;
     this.#pollMs = options.pollMs ?? DEFAULT_POLL_MS;
     this.#makeSleeper = options.sleeper === "atomics" ? atomicsSleeper : futexSleeper;
@@ -251,6 +264,7 @@ export class RingWait {
       sleep: () => {
         if (this.#pending !== undefined && this.#error === undefined) this.#sleep();
       },
+      spun: (success) => this.#spun(success),
     };
   }
 
@@ -266,10 +280,17 @@ export class RingWait {
     // (Spinning checks ready() too, after its first polls.) A wait spins here only while no other
     // wait of this thread is pending: then they are all polled together (see spinSlice).
     const alone = pendingWaits.size === 0;
-    const ready =
-      strategy === "block" || !spin || !alone
-        ? condition.ready()
-        : this.#spin(strategy === "spin" ? this.#sliceMs : this.#budgetMs);
+    let ready: boolean;
+    if (strategy === "block" || !spin || !alone) ready = condition.ready();
+    else if (strategy === "spin") ready = this.#spin(this.#sliceMs);
+    else {
+      ready = condition.ready();
+      if (!ready) {
+        const start = performance.now();
+        ready = this.#spin(this.#spinBudget());
+        this.#spun(ready, ready ? performance.now() - start : 0);
+      }
+    }
     if (ready) {
       // The condition may have failed the side (a corrupt peer) while it was checked.
       return this.#error === undefined ? RESOLVED : Promise.reject(this.#error);
@@ -291,7 +312,7 @@ export class RingWait {
       scheduleSlice();
     } else if (strategy === "adaptive" && spin && !alone) {
       // Its budget is spent in the thread's loop, beside the others.
-      entry.spinUntil = performance.now() + this.#budgetMs;
+      entry.spinUntil = performance.now() + this.#spinBudget();
       scheduleSlice();
     } else {
       entry.spinUntil = -1;
@@ -332,6 +353,26 @@ export class RingWait {
   /** Settles a pending wait() if its condition holds now (after a local change). */
   poke(): void {
     if (this.#pending !== undefined && this.#condition.ready()) this.#settle();
+  }
+
+  /**
+   * Adaptive: halve the budget when a spin ended in sleep, double it (up to the configured one)
+   * when it ended in the condition. Spinning cannot succeed while the peer needs this CPU (both
+   * ends on one CPU, which the scheduler's wake-affine placement makes common): there two full
+   * budgets were spent per round trip, a 64 B ping-pong settled at ~450 us instead of ~50 us with
+   * blocking waits. A floor keeps a short spin, and every PROBE_EVERY-th spin gets the whole
+   * budget: ends on two CPUs that both sleep at the floor never see each other spin, and one
+   * probe that catches the peer's answer sets the budget to twice what that took (costing, where
+   * spinning cannot win, one budget per PROBE_EVERY waits).
+   */
+  #spun(success: boolean, tookMs = 0): void {
+    this.#budgetMs = success
+      ? Math.min(this.#maxBudgetMs, Math.max(this.#budgetMs * 2, tookMs * 2))
+      : Math.max(Math.min(MIN_SPIN_BUDGET_MS, this.#maxBudgetMs), this.#budgetMs / 2);
+  }
+
+  #spinBudget(): number {
+    return ++this.#spins % PROBE_EVERY === 0 ? this.#maxBudgetMs : this.#budgetMs;
   }
 
   /** Polls for up to `ms`; true when the condition holds. */

@@ -501,6 +501,37 @@ describe("ring waits", () => {
     for (const w of [spinner, adaptive, block]) w.fail(new Error("done"));
   });
 
+  it("adaptive learns: spins that end in sleep shrink the budget, a probe that succeeds restores it", async () => {
+    let polls = 0;
+    let readyAt = Infinity; // the condition holds from this poll on
+    const words = new Int32Array(new SharedArrayBuffer(1024));
+    const condition = { ready: () => ++polls >= readyAt };
+    // A 20 ms budget, so what one spin costs is seen in polls, not in a clock.
+    const wait = new RingWait(words, 96, condition, { strategy: "adaptive", sleeper: "atomics", spinBudgetUs: 20_000 });
+    const failingSpin = async (): Promise<number> => {
+      const before = polls;
+      const w = wait.wait();
+      const spent = polls - before;
+      readyAt = 0;
+      wait.poke();
+      await w;
+      readyAt = Infinity;
+      return spent;
+    };
+    const first = await failingSpin();
+    let last = first;
+    for (let i = 2; i <= 16; i++) last = await failingSpin();
+    assert.ok(last * 50 < first, `after 15 spins that failed, one spin polled ${last} times (the first ${first})`);
+    // Spins 17..31 stay short; the 32nd is a probe with the whole budget: it succeeds halfway.
+    for (let i = 17; i < 32; i++) await failingSpin();
+    readyAt = polls + Math.floor(first / 2);
+    await wait.wait();
+    readyAt = Infinity;
+    const after = await failingSpin();
+    assert.ok(after > first / 4, `after a probe that succeeded, a spin polled ${after} times (the first ${first})`);
+    wait.fail(new Error("done"));
+  });
+
   it("refuses an unknown strategy and the atomics sleeper on memory that is not shared", () => {
     const { reader, memory } = ring(4096);
     // @ts-expect-error: a wrong strategy is a runtime error too
