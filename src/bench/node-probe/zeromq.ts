@@ -318,6 +318,7 @@ export function zeromqPeer(onClosed: () => void = () => undefined): PeerMain {
       socket.close();
       onClosed();
     };
+    side.onReset(() => side.stopData());
     if (endpoint.startsWith("ipc://")) {
       // Ready only once the ZMTP handshake is done, as the net peers are once connected.
       const events = socket.events;
