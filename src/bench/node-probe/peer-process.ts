@@ -7,7 +7,7 @@
  * keeps its peer: after a test that succeeded, the peer is reset (peer.ts) and waits, unreferenced,
  * for the next test; after a failed test, or a reset that left something behind or took too long,
  * it is killed like a single-shot peer and the next test forks a fresh one. Tests that hand the peer
- * an extra pipe always fork a fresh peer (the pipe belongs to one test).
+ * an extra pipe (it belongs to one test) or ask for a fresh one always fork a new peer.
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -22,6 +22,8 @@ const RESET_LIMIT_MS = 2_000;
 export interface ForkOptions {
   /** Also give the peer a pipe (a unix socket pair, as libuv makes them) as its fd 4. */
   readonly extraPipe?: boolean;
+  /** A fresh peer even in a serving probe: side B keeps process-wide state that outlives a test. */
+  readonly fresh?: boolean;
 }
 
 function startPeer(argument: string, options: ForkOptions): ChildProcess {
@@ -101,7 +103,7 @@ export function forkPeer(
   onMessage: (msg: unknown) => void,
   options: ForkOptions = {},
 ): ChildProcess {
-  const poolable = peerPool.enabled && options.extraPipe !== true;
+  const poolable = peerPool.enabled && options.extraPipe !== true && options.fresh !== true;
   let child = poolable ? peerPool.take(config) : undefined;
   if (child === undefined) {
     child = startPeer(poolable ? "--serve" : JSON.stringify(config), options);
