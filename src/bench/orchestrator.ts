@@ -1,7 +1,8 @@
 /**
  * The bench orchestrator: decides which tests to run, runs each one in a probe (the C engine or
- * the Node probe, both honouring src/bench/probe.ts), turns raw samples into statistics, and
- * assembles the result document. It never measures anything itself.
+ * the Node probe, both honouring src/bench/probe.ts; a bench run keeps them serving, probe-host.ts),
+ * turns raw samples into statistics, and assembles the result document. It never measures anything
+ * itself.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -98,7 +99,7 @@ export interface RunSettings {
  * around them (a Node round still starts its side B: a process, or a worker thread).
  */
 export function estimateMs(test: TestPlan, s: RunSettings): number {
-  const startup = test.mechanism.probe === "node" ? 150 : 15;
+  const startup = test.mechanism.probe === "node" ? 100 : 20;
   return s.warmupMs + s.budgetMs + startup;
 }
 

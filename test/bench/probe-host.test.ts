@@ -75,7 +75,9 @@ probe.on("exit", () => process.exit(0));
 
 const garbling: HostCommand = (kind) => {
   const [command, prefix] = probeCommand(kind);
-  return kind === "node" ? [process.execPath, ["--input-type=module", "-e", GARBLING_PROXY, ...prefix]] : [command, prefix];
+  return kind === "node"
+    ? [process.execPath, ["--input-type=module", "-e", GARBLING_PROXY, ...prefix]]
+    : [command, prefix];
 };
 
 /** Runs the bench and lets `act` do something to the host of `kind` once, at the start of a round of `mechanism`. */

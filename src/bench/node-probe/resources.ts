@@ -3,6 +3,7 @@
  * nothing behind before it takes the next one. Unreferenced handles (an idle pooled peer's) do not
  * count: Node lists only what keeps the event loop alive.
  */
+
 /** How long a test's closed handles (a killed peer being reaped, a terminating worker) may take to go. */
 const SETTLE_MS = 2_000;
 
@@ -28,4 +29,3 @@ export async function settled(idle: ReadonlyMap<string, number>): Promise<string
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
 }
-

@@ -15,7 +15,7 @@ import { Supervisor } from "./supervisor.js";
 import { CLOCK_SOURCE, timerOverheadNs, writeSamplesFile } from "./timing.js";
 
 /** No message moved for this long: ETIMEOUT. */
-export const STALL_MS = 10_000;
+const STALL_MS = 10_000;
 
 async function probe(args: ProbeArgs, sup: Supervisor): Promise<ProbeSuccess> {
   const native = loadNative();
@@ -83,7 +83,6 @@ export function failure(err: unknown, args: Partial<Pick<ProbeArgs, "mechanism" 
     },
   };
 }
-
 
 /** The test one argument list asks for, or `list` for --list. `supervised` sees the test's supervisor while it runs. */
 export async function runInvocation(
