@@ -17,4 +17,24 @@ export default tseslint.config(
     files: ["scripts/**/*.js", "bin/**/*.js", "eslint.config.js"],
     languageOptions: { globals: { process: "readonly", console: "readonly" } },
   },
+  {
+    // Unmodified programs that transparent mode is tested with (Node's globals).
+    files: ["test/fixtures/transparent/*.mjs"],
+    languageOptions: {
+      globals: {
+        process: "readonly",
+        console: "readonly",
+        Buffer: "readonly",
+        URL: "readonly",
+        fetch: "readonly",
+        setInterval: "readonly",
+        clearInterval: "readonly",
+      },
+    },
+  },
+  {
+    files: ["register.cjs"],
+    languageOptions: { sourceType: "commonjs", globals: { process: "readonly", require: "readonly" } },
+    rules: { "@typescript-eslint/no-require-imports": "off" },
+  },
 );

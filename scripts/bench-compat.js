@@ -1,12 +1,17 @@
 #!/usr/bin/env node
-/* global URL, Buffer, performance */
+/* global URL, Buffer, performance, setTimeout */
 // npm run bench:compat: the same net echo and the same node:http server, over node:net (unix
 // socket, TCP loopback) and over fable-io/net (shm), the server in a second process each time.
 //   echo: 64 B messages, one outstanding: round trip p50/p99 (ns) per round;
 //   http: sequential GET requests on one keep-alive connection: requests/s per round.
+//   autocannon: an unmodified node:http server (scripts/lib/http-hello-server.js) and autocannon in
+//   separate processes, plain (TCP loopback) vs both under `fable run` (transparent mode, through a
+//   daemon of its own): requests/s and latency p50/p99 for 1 and 10 connections.
 // Rounds are interleaved across the paths; each figure is the median of rounds with its spread.
-// Options: --rounds N (default 5), --echo-ms, --http-ms (default 1000 each per round).
-import { spawn } from "node:child_process";
+// Options: --rounds N (default 5), --echo-ms, --http-ms (default 1000 each per round),
+// --ac-rounds N (default 3), --ac-s seconds per autocannon run (default 3), --autocannon-only.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -118,35 +123,154 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const spread = (xs) => `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)}`;
 
 await printMachine();
-console.log(`bench:compat: ${rounds} interleaved rounds; echo ${echoMs} ms and http ${httpMs} ms per path per round`);
-const echo = new Map(paths.map((p) => [p.name, []]));
-const rps = new Map(paths.map((p) => [p.name, []]));
-const servers = new Map();
-for (const p of paths) {
-  servers.set(p.name, {
-    echo: await startServer("echo", p.lib, p.listen()),
-    http: await startServer("http", p.lib, typeof p.listen() === "number" ? 0 : p.listen() + ".http"),
-  });
+if (!process.argv.includes("--autocannon-only")) await netSections();
+if (arg("--ac-rounds", 3) > 0) await autocannonSection();
+
+async function netSections() {
+  console.log(`bench:compat: ${rounds} interleaved rounds; echo ${echoMs} ms and http ${httpMs} ms per path per round`);
+  const echo = new Map(paths.map((p) => [p.name, []]));
+  const rps = new Map(paths.map((p) => [p.name, []]));
+  const servers = new Map();
+  for (const p of paths) {
+    servers.set(p.name, {
+      echo: await startServer("echo", p.lib, p.listen()),
+      http: await startServer("http", p.lib, typeof p.listen() === "number" ? 0 : p.listen() + ".http"),
+    });
+  }
+  for (let r = 0; r < rounds; r++) {
+    for (const p of paths) echo.get(p.name).push(await echoRound(p.lib, servers.get(p.name).echo.where));
+    for (const p of paths) rps.get(p.name).push(await httpRound(p.lib, servers.get(p.name).http.where));
+  }
+  for (const s of servers.values()) {
+    s.echo.stop();
+    s.http.stop();
+  }
+  console.log("\n64 B net echo, round trip (ns): median of rounds' p50 [spread], median p99");
+  for (const p of paths) {
+    const rs = echo.get(p.name);
+    const p50 = rs.map((x) => x.p50);
+    console.log(`  ${p.name.padEnd(18)} p50 ${median(p50)} [${spread(p50)}]  p99 ${median(rs.map((x) => x.p99))}`);
+  }
+  const base = median(echo.get("node:net unix").map((x) => x.p50));
+  const fab = median(echo.get("fable-io/net shm").map((x) => x.p50));
+  console.log(`  node:net unix / fable-io/net shm p50: ${(base / fab).toFixed(2)}x`);
+  console.log("\nnode:http, one keep-alive connection, sequential GETs: requests/s, median of rounds [spread]");
+  for (const p of paths) {
+    const rs = rps.get(p.name);
+    console.log(`  ${p.name.padEnd(18)} ${median(rs).toFixed(0)} [${spread(rs)}]`);
+  }
 }
-for (let r = 0; r < rounds; r++) {
-  for (const p of paths) echo.get(p.name).push(await echoRound(p.lib, servers.get(p.name).echo.where));
-  for (const p of paths) rps.get(p.name).push(await httpRound(p.lib, servers.get(p.name).http.where));
-}
-for (const s of servers.values()) {
-  s.echo.stop();
-  s.http.stop();
-}
-console.log("\n64 B net echo, round trip (ns): median of rounds' p50 [spread], median p99");
-for (const p of paths) {
-  const rs = echo.get(p.name);
-  const p50 = rs.map((x) => x.p50);
-  console.log(`  ${p.name.padEnd(18)} p50 ${median(p50)} [${spread(p50)}]  p99 ${median(rs.map((x) => x.p99))}`);
-}
-const base = median(echo.get("node:net unix").map((x) => x.p50));
-const fab = median(echo.get("fable-io/net shm").map((x) => x.p50));
-console.log(`  node:net unix / fable-io/net shm p50: ${(base / fab).toFixed(2)}x`);
-console.log("\nnode:http, one keep-alive connection, sequential GETs: requests/s, median of rounds [spread]");
-for (const p of paths) {
-  const rs = rps.get(p.name);
-  console.log(`  ${p.name.padEnd(18)} ${median(rs).toFixed(0)} [${spread(rs)}]`);
+
+// ---- autocannon against an unmodified server: TCP loopback vs `fable run` -----------------------
+
+async function autocannonSection() {
+  const acRounds = arg("--ac-rounds", 3);
+  const acSeconds = arg("--ac-s", 3);
+  const fableBin = new URL("../bin/fable.js", import.meta.url).pathname;
+  const helloScript = new URL("./lib/http-hello-server.js", import.meta.url).pathname;
+  const acScript = new URL("./lib/autocannon-run.js", import.meta.url).pathname;
+  // A daemon of its own (temporary runtime and state dirs); it reads this machine's bench results as usual,
+  // but never calibrates in the background while we time (with no result it keeps its fixed order).
+  const root = mkdtempSync(join(tmpdir(), "fable-bc-ac-"));
+  const run = join(root, "run");
+  const state = join(root, "state");
+  mkdirSync(run, { mode: 0o700 });
+  mkdirSync(state, { mode: 0o700 });
+  const env = {
+    ...process.env,
+    FABLE_RUNTIME_DIR: run,
+    FABLE_STATE_DIR: state,
+    FABLE_NO_AUTOSTART: "1",
+    FABLE_CALIBRATION: "off",
+  };
+  const daemon = spawn(process.execPath, [fableBin, "daemon", "run"], { env, stdio: ["ignore", "ignore", "inherit"] });
+  for (let i = 0; !existsSync(join(run, "daemon.sock")); i++) {
+    if (i > 200) throw new Error("bench:compat: the fable daemon did not start");
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const argv = (viaFable, script, args) =>
+    viaFable ? [fableBin, "run", "--", process.execPath, script, ...args] : [script, ...args];
+  const firstLine = (child) =>
+    new Promise((resolve, reject) => {
+      let out = "";
+      child.stdout.setEncoding("utf8").on("data", (d) => {
+        out += d;
+        const i = out.indexOf("\n");
+        if (i >= 0) resolve(JSON.parse(out.slice(0, i)));
+      });
+      child.once("exit", (code) => reject(new Error(`${child.spawnargs.join(" ")} exited with ${code}`)));
+    });
+  const servers = {};
+  for (const mode of ["tcp", "fable run"]) {
+    const child = spawn(process.execPath, argv(mode !== "tcp", helloScript, []), {
+      env,
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    const port = await firstLine(child);
+    servers[mode] = { child, port };
+  }
+  // The transparent server is ready for fable once its address is announced.
+  const marker = join(run, "addr", `.addr+tcp+127.0.0.1+${servers["fable run"].port}`);
+  for (let i = 0; !existsSync(marker); i++) {
+    if (i > 400) throw new Error(`bench:compat: the server under fable run never registered (${marker})`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const results = new Map();
+  let transports;
+  for (let r = 0; r < acRounds; r++) {
+    for (const connections of [1, 10]) {
+      for (const mode of ["tcp", "fable run"]) {
+        const url = `http://127.0.0.1:${servers[mode].port}/`;
+        const child = spawn(process.execPath, argv(mode !== "tcp", acScript, [url, connections, acSeconds]), {
+          env,
+          stdio: ["ignore", "pipe", "inherit"],
+        });
+        if (mode !== "tcp" && transports === undefined) {
+          // Which transport the daemon chose, seen while the run holds its connections (fable run starts it first).
+          for (let i = 0; i < 10 && (transports === undefined || transports.length === 0); i++) {
+            await new Promise((res) => setTimeout(res, 200));
+            const flows = spawnSync(process.execPath, [fableBin, "flows", "--json"], { env, encoding: "utf8" });
+            const list = flows.status === 0 ? JSON.parse(flows.stdout) : [];
+            transports = [...new Set(list.map((f) => (f.wait === null ? f.transport : `${f.transport}:${f.wait}`)))];
+          }
+        }
+        const out = await firstLine(child);
+        if (out.errors > 0 || out.non2xx > 0)
+          throw new Error(`bench:compat: autocannon ${mode}: ${JSON.stringify(out)}`);
+        const key = `${mode}|${connections}`;
+        results.set(key, [...(results.get(key) ?? []), out]);
+      }
+    }
+  }
+  for (const s of Object.values(servers)) s.child.stdin.end();
+  daemon.kill("SIGTERM");
+  await new Promise((r) => daemon.once("exit", r));
+  rmSync(root, { recursive: true, force: true });
+
+  console.log(
+    `\nautocannon against an unmodified node:http server, ${acRounds} interleaved rounds of ${acSeconds} s;` +
+      ` fable run's flows: ${transports?.join(", ") || "(none seen)"}`,
+  );
+  console.log("  requests/s and latency (ms): median of rounds [spread]");
+  for (const connections of [1, 10]) {
+    const row = {};
+    for (const mode of ["tcp", "fable run"]) {
+      const rs = results.get(`${mode}|${connections}`);
+      row[mode] = {
+        rps: median(rs.map((x) => x.rps)),
+        p50: median(rs.map((x) => x.p50)),
+        p99: median(rs.map((x) => x.p99)),
+      };
+      console.log(
+        `  ${String(connections).padStart(2)} conn  ${mode.padEnd(9)}  ${row[mode].rps.toFixed(0).padStart(6)} req/s ` +
+          `[${spread(rs.map((x) => x.rps))}]  p50 ${row[mode].p50} ms  p99 ${row[mode].p99} ms [${spread(rs.map((x) => x.p99))}]`,
+      );
+    }
+    const t = row.tcp;
+    const f = row["fable run"];
+    console.log(
+      `  ${String(connections).padStart(2)} conn  fable run / tcp: ${(f.rps / t.rps).toFixed(2)}x requests/s, ` +
+        `p99 ${f.p99} vs ${t.p99} ms`,
+    );
+  }
 }

@@ -1,7 +1,8 @@
 /**
  * The bench orchestrator: decides which tests to run, runs each one in a probe (the C engine or
- * the Node probe, both honouring src/bench/probe.ts), turns raw samples into statistics, and
- * assembles the result document. It never measures anything itself.
+ * the Node probe, both honouring src/bench/probe.ts; a bench run keeps them serving, probe-host.ts),
+ * turns raw samples into statistics, and assembles the result document. It never measures anything
+ * itself.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -15,6 +16,7 @@ import { readEnvironment, type Environment } from "./environment.js";
 import { hardwareKey, machineId, suiteInfo } from "./machine.js";
 import type { Mechanism, ProbeKind } from "./mechanisms.js";
 import { scrubText } from "./privacy.js";
+import { type HostCommand, ProbeHosts } from "./probe-host.js";
 import type { ProbeMode, ProbeOutput, ProbeSuccess } from "./probe.js";
 import {
   RESULT_SCHEMA_VERSION,
@@ -88,17 +90,22 @@ export interface RunSettings {
   readonly maxSamples: number;
   /** Test hook: passed to the probe as --corrupt-at. */
   readonly corruptAt?: number;
+  /** How long past its warm-up and budget a probe may take to answer before it is killed (default 30 s). */
+  readonly answerSlackMs?: number;
 }
 
-/** Rough wall time of one test, for progress and ETA: the budgets plus the probe's start-up. */
+/**
+ * Rough wall time of one round, for progress and ETA: the budgets plus what a serving probe spends
+ * around them (a Node round still starts its side B: a process, or a worker thread).
+ */
 export function estimateMs(test: TestPlan, s: RunSettings): number {
-  const startup = test.mechanism.probe === "node" ? 250 : 60;
+  const startup = test.mechanism.probe === "node" ? 100 : 20;
   return s.warmupMs + s.budgetMs + startup;
 }
 
 export class ProbeError extends FableError {}
 
-function probeCommand(kind: ProbeKind): [string, string[]] {
+export function probeCommand(kind: ProbeKind): [string, string[]] {
   if (kind === "engine") return [buildProduct("fable-engine"), []];
   return [process.execPath, [fileURLToPath(new URL("./node-probe/main.js", import.meta.url))]];
 }
@@ -108,8 +115,11 @@ interface ProbeRun {
   samplesPath: string;
 }
 
-/** Runs one probe invocation; resolves with its parsed output whatever the exit code. */
-async function invokeProbe(test: TestPlan, s: RunSettings): Promise<ProbeRun> {
+/**
+ * Runs one test, on a serving probe of `hosts` or else in a single-shot probe invocation; resolves
+ * with its parsed output whatever happened.
+ */
+async function invokeProbe(test: TestPlan, s: RunSettings, hosts?: ProbeHosts): Promise<ProbeRun> {
   const samplesPath = join(tmpdir(), `fable-samples-${process.pid}-${randomBytes(6).toString("hex")}.f64`);
   const [command, prefix] = probeCommand(test.mechanism.probe);
   const args = [
@@ -132,14 +142,18 @@ async function invokeProbe(test: TestPlan, s: RunSettings): Promise<ProbeRun> {
     samplesPath,
   ];
   if (s.corruptAt !== undefined) args.push("--corrupt-at", String(s.corruptAt));
+  // Probes bound themselves; this only catches one that is stuck for good.
+  const limitMs = s.warmupMs + s.budgetMs + (s.answerSlackMs ?? 30_000);
+  if (hosts !== undefined) {
+    const output = await hosts.run(test.mechanism.probe, test.mechanism.name, args.slice(prefix.length), limitMs);
+    return { output, samplesPath };
+  }
 
   const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
   child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d.slice(0, 4000)));
-  // Probes bound themselves; this only catches one that is stuck for good.
-  const limitMs = s.warmupMs + s.budgetMs + 30_000;
   const timer = setTimeout(() => child.kill("SIGKILL"), limitMs);
   let spawnError: Error | undefined;
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
@@ -198,8 +212,11 @@ function hardFailure(run: Run): boolean {
   return run.status === "failed" && run.error.code !== NO_SAMPLES;
 }
 
-/** Runs one test and returns its run entry: a figure, or a failure with its reason. Never throws for a test failure. */
-export async function runTest(test: TestPlan, topology: Topology, s: RunSettings): Promise<Run> {
+/**
+ * Runs one test (one round) and returns its run entry: a figure, or a failure with its reason. Never
+ * throws for a test failure. Without `hosts`, in a single-shot probe invocation.
+ */
+export async function runTest(test: TestPlan, topology: Topology, s: RunSettings, hosts?: ProbeHosts): Promise<Run> {
   const common = {
     mechanism: test.mechanism.name,
     mode: test.mode,
@@ -208,7 +225,7 @@ export async function runTest(test: TestPlan, topology: Topology, s: RunSettings
     placement: placementClass(topology, test.cpus[0], test.cpus[1]),
     numaDistance: numaDistance(topology, test.cpus[0], test.cpus[1]),
   };
-  const { output, samplesPath } = await invokeProbe(test, s);
+  const { output, samplesPath } = await invokeProbe(test, s, hosts);
   try {
     if (!output.ok) {
       return {
@@ -321,6 +338,8 @@ export interface BenchHooks {
   onSentinel?(reading: SentinelReading, index: number): void;
   /** Before the re-runs of flagged rounds: how many there will be at most. */
   onReruns?(count: number): void;
+  /** A serving probe was started for `mechanism` (the engine's serves every engine mechanism). */
+  onProbeHost?(kind: ProbeKind, mechanism: string, pid: number | undefined): void;
 }
 
 export interface Machine {
@@ -351,8 +370,13 @@ interface RoundRecord {
 }
 
 /** One sentinel reading, or why there is none. */
-async function sentinelReading(test: TestPlan, s: RunSettings, atMs: number): Promise<SentinelReading | string> {
-  const { output, samplesPath } = await invokeProbe(test, s);
+async function sentinelReading(
+  test: TestPlan,
+  s: RunSettings,
+  atMs: number,
+  hosts: ProbeHosts,
+): Promise<SentinelReading | string> {
+  const { output, samplesPath } = await invokeProbe(test, s, hosts);
   try {
     if (!output.ok) return `${output.error.code}: ${scrubText(output.error.message)}`;
     if (!output.pinning.verified) return `EPINNING: the sentinel ran on CPUs ${output.pinning.observed.join(",")}`;
@@ -385,6 +409,7 @@ class SentinelClock {
     private readonly settings: SentinelSettings,
     private readonly started: number,
     private readonly hooks: BenchHooks,
+    private readonly hosts: ProbeHosts,
   ) {
     const mechanism = sentinelMechanism(MECHANISMS);
     const cpus = settings.cpus;
@@ -410,7 +435,7 @@ class SentinelClock {
     const now = performance.now() - this.started;
     if (!force && now - this.lastMs < this.settings.everyMs) return;
     this.lastMs = now;
-    const got = await sentinelReading(this.test, sentinelRunSettings(this.settings), now);
+    const got = await sentinelReading(this.test, sentinelRunSettings(this.settings), now, this.hosts);
     if (typeof got === "string") {
       // Said once; a sentinel that never got a reading stops trying (every round's state is then unknown).
       this.error ??= got.slice(0, 200);
@@ -470,17 +495,38 @@ function combine(records: readonly RoundRecord[], sentinel: SentinelClock, refer
   };
 }
 
-/** Runs the whole plan in interleaved rounds, with the sentinel between them, and returns a validated result. */
+/**
+ * Runs the whole plan in interleaved rounds, with the sentinel between them, on serving probes, and
+ * returns a validated result. `hostCommand` says how to start a serving probe of a kind.
+ */
 export async function runBench(
   config: BenchConfig,
   machine: Machine,
   hooks: BenchHooks = {},
   now: Date = new Date(),
+  hostCommand: HostCommand = probeCommand,
 ): Promise<ResultFile> {
   checkPairs(machine.topology, [...config.latencyPairs, ...config.throughputPairs]);
   const tests = planTests(config);
   const started = performance.now();
-  const sentinel = new SentinelClock(config.sentinel, started, hooks);
+  const hosts = new ProbeHosts(hostCommand, (kind, mechanism, pid) => hooks.onProbeHost?.(kind, mechanism, pid));
+  try {
+    return await runRounds(config, machine, hooks, now, tests, started, hosts);
+  } finally {
+    hosts.close();
+  }
+}
+
+async function runRounds(
+  config: BenchConfig,
+  machine: Machine,
+  hooks: BenchHooks,
+  now: Date,
+  tests: readonly TestPlan[],
+  started: number,
+  hosts: ProbeHosts,
+): Promise<ResultFile> {
+  const sentinel = new SentinelClock(config.sentinel, started, hooks, hosts);
   const records: RoundRecord[][] = tests.map(() => []);
   const failed = new Set<number>();
   let slot = 0;
@@ -493,7 +539,7 @@ export async function runBench(
     hooks.onRoundStart?.(info);
     const before = sentinel.last;
     const startMs = performance.now() - started;
-    const run = await runTest(test, machine.topology, config);
+    const run = await runTest(test, machine.topology, config, hosts);
     const record: RoundRecord = { run, slot: info.slot, startMs, rerun, before, after: null };
     records[testIndex]?.push(record);
     sentinel.ended(record);

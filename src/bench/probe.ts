@@ -18,6 +18,9 @@
  *   --corrupt-at N        test hook: the writer sends a wrong sequence number in message N (0-based,
  *                         counted from the start of the measured phase); the reader must report it
  *   --list                print {"mechanisms":[{"name","modes":[...]}]} and exit 0
+ *   --serve               (alone) run test after test: each stdin line is one invocation's arguments
+ *                         separated by tabs, each answer one stdout line with its JSON object; the
+ *                         bench runs its rounds this way (probe-host.ts), so a round pays no start-up
  *
  * Exit codes: 0 the test ran (ok:true), 3 the test failed for a reason reported in `error`
  * (ok:false, still one JSON object on stdout), 2 bad arguments (ok:false, code EUSAGE).

@@ -230,13 +230,21 @@ export class ResultFormatError extends FableError {
 }
 
 let validator: ValidateFunction | undefined;
+let schemaObject: object | undefined;
+
+/** The shipped JSON Schema of the current format, as an object. */
+export function resultSchema(): object {
+  if (schemaObject === undefined) {
+    const path = join(packageRoot(), "schema", `result-v${RESULT_SCHEMA_VERSION}.schema.json`);
+    schemaObject = JSON.parse(readFileSync(path, "utf8")) as object;
+  }
+  return schemaObject;
+}
 
 function schemaValidator(): ValidateFunction {
-  if (validator === undefined) {
-    const path = join(packageRoot(), "schema", `result-v${RESULT_SCHEMA_VERSION}.schema.json`);
-    const schema = JSON.parse(readFileSync(path, "utf8")) as object;
-    validator = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true }).compile(schema);
-  }
+  // The first error only: every error of a hostile document (millions) would cost seconds and gigabytes;
+  // the results validator finds all unknown keys in one walk of its own (results/unknown-keys.ts).
+  validator ??= new Ajv({ allErrors: false, strict: true, allowUnionTypes: true }).compile(resultSchema());
   return validator;
 }
 
@@ -252,7 +260,7 @@ export function validateResult(doc: unknown): ResultFile {
   const validate = schemaValidator();
   if (validate(doc)) return doc as ResultFile;
   const errors = validate.errors ?? [];
-  // oneOf over run shapes reports every branch; the deepest path is the one that names the field.
+  // A failing if/then reports the branch's error and its own at the object: the deeper names the field.
   const deepest = [...errors].sort((a, b) => b.instancePath.length - a.instancePath.length)[0];
   if (deepest === undefined) throw new ResultFormatError("", "invalid result document");
   const unknownKey = deepest.keyword === "additionalProperties" ? String(deepest.params["additionalProperty"]) : null;
@@ -267,6 +275,11 @@ export function parseResult(text: string, origin = "result"): ResultFile {
   } catch (cause) {
     throw new ResultFormatError("", `${origin} is not JSON: ${(cause as Error).message}`);
   }
+  return resultOf(doc, origin);
+}
+
+/** {@link parseResult} of a value already parsed (not copied: it is the document returned). */
+export function resultOf(doc: unknown, origin = "result"): ResultFile {
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
     throw new ResultFormatError("", `${origin} is not a JSON object`);
   }

@@ -44,9 +44,9 @@ interface BenchFlags {
 }
 
 const DEFAULTS = {
-  // 236 tests (26 mechanisms) on 2 CPUs, each in 3 rounds of its budget and warm-up plus the probe's
-  // start-up (~80 ms engine, ~250 ms Node, more under load): the per-test budget of one 350 ms round
-  // before rounds was split; the probes' start-up, now paid per round, is what grows.
+  // 236 tests (26 mechanisms) on 2 CPUs, each in 3 rounds of its budget and warm-up plus what a
+  // serving probe spends around a round (~20 ms engine, ~100 ms Node, more under load): the per-test
+  // budget of one 350 ms round before rounds was split.
   full: { budgetMs: 50, warmupMs: 15, throughputSizes: [64, 4096, 65536], rounds: 3 },
   // Quick: 2 rounds: its 142 tests (on 2 CPUs) in 3 rounds came to an estimate of 1 min 26 s.
   quick: { budgetMs: 20, warmupMs: 10, throughputSizes: [64, 65536], rounds: 2 },

@@ -45,7 +45,7 @@ export function registerFlows(program: Command): void {
 export function renderFlows(flows: readonly FlowEntry[]): string {
   const rows = flows.map((f) => [
     f.id.slice(0, 8),
-    `xio://${f.name}`,
+    f.transparent === true ? `xio://${f.name} (transparent)` : `xio://${f.name}`,
     `${f.connectorPid}[${cpuText(f.connectorCpus)}]`,
     `${f.listenerPid}[${cpuText(f.listenerCpus)}]`,
     f.wait === null ? f.transport : `${f.transport}:${f.wait}`,

@@ -13,6 +13,7 @@ import { registerNames } from "./names.js";
 import { registerReconfigure } from "./reconfigure.js";
 import { registerReport } from "./report.js";
 import { registerResults } from "./results.js";
+import { registerRun } from "./run.js";
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, testsFailed: 3 } as const;
 
@@ -31,6 +32,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerNames(program);
   registerFlows(program);
   registerExplain(program);
+  registerRun(program, (code) => (exitCode = code));
   registerReconfigure(program);
   try {
     await program.parseAsync(argv, { from: "user" });

@@ -20,6 +20,7 @@
  *   switch in flight at a time; one not reported within PENDING_TIMEOUT_MS counts as failed.
  */
 import type { PeerCredentials } from "../native/native.js";
+import { isAddressName } from "../naming/address-names.js";
 import {
   choiceText,
   type DaemonStatus,
@@ -98,7 +99,7 @@ interface NameRecord extends NameEntry {
   readonly endpoints: Endpoints;
 }
 
-interface FlowRecord extends FlowEntry {
+interface FlowRecord extends Omit<FlowEntry, "transparent"> {
   readonly session: number;
   readonly policy: FlowPolicy;
   /** When the pending switch was pushed. */
@@ -517,5 +518,5 @@ function publicName(n: NameRecord): NameEntry {
 
 function publicFlow(f: FlowRecord): FlowEntry {
   const { session: _session, policy: _policy, pendingAt: _pendingAt, ...rest } = f;
-  return rest;
+  return { ...rest, transparent: isAddressName(f.name) };
 }

@@ -133,6 +133,7 @@ export function connectionFlow(conn: Connection): FlowInfo | undefined {
 interface Source {
   accept(): Promise<TransportEnd>;
   close(): Promise<void>;
+  setRef?(ref: boolean): void;
 }
 
 /** Accepted connections of one URI; iterate with `for await`, or accept() one by one. */
@@ -216,6 +217,11 @@ export class Listener implements AsyncIterable<Connection> {
         throw err;
       }
     }
+  }
+
+  /** Whether the listener's own handles keep the event loop alive (default yes, like a net.Server's ref()/unref()). */
+  setRef(ref: boolean): void {
+    for (const s of this.#sources) s.setRef?.(ref);
   }
 
   /** Stops listening (the name is released); connections already accepted stay open. */

@@ -251,7 +251,13 @@ export class DaemonClient {
       const child = spawn(process.execPath, [BIN, "daemon", "run"], {
         detached: true,
         stdio: ["ignore", log, log],
-        env: { ...process.env, FABLE_RUNTIME_DIR: this.paths.runtimeDir, FABLE_STATE_DIR: this.paths.stateDir },
+        env: {
+          ...process.env,
+          FABLE_RUNTIME_DIR: this.paths.runtimeDir,
+          FABLE_STATE_DIR: this.paths.stateDir,
+          // Started from a program in transparent mode (fable run): the daemon itself must not be.
+          FABLE_TRANSPARENT: "0",
+        },
       });
       child.on("error", () => undefined);
       child.unref();

@@ -216,6 +216,8 @@ export interface FlowEntry extends FlowReport {
   };
   /** When the daemon last heard of it (ms since the epoch). */
   readonly reportedAt: number;
+  /** Made by transparent mode: its name is an address's (naming/address-names.ts). */
+  readonly transparent: boolean;
   /** Its switches, newest last (the last FLOW_EVENTS_KEPT). */
   readonly events: readonly FlowEvent[];
   /** Switches in all (events are capped; this is not). */

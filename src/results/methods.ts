@@ -12,10 +12,14 @@ import { MECHANISMS } from "../bench/mechanisms.js";
 /**
  * Methods that fable-io mechanisms had before their current one. 1.0: a throughput run's statistics were
  * the rates of single batches (a reader that slept drains queued batches at memory speed, so they overstated
- * the rate); 1.1 takes them over fixed time windows. Latency-only mechanisms are still at 1.0.
+ * the rate); 1.1 takes them over fixed time windows. Latency-only mechanisms are still at 1.0. 1.2 (the Node
+ * probe's mechanisms): rounds run in a serving probe with a warm side B, not in freshly started processes.
  */
 export const PAST_METHODS: Readonly<Record<string, readonly string[]>> = Object.fromEntries(
-  MECHANISMS.filter((m) => m.modes.includes("throughput")).map((m) => [m.name, ["1.0.0"]]),
+  MECHANISMS.filter((m) => m.modes.includes("throughput")).map((m) => [
+    m.name,
+    m.probe === "node" ? ["1.0.0", "1.1.0"] : ["1.0.0"],
+  ]),
 );
 
 /**

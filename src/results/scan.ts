@@ -72,26 +72,82 @@ const PATTERNS: ReadonlyArray<readonly [PrivateKind, RegExp]> = [
 ];
 
 /**
- * Whether a string has a character every match of the kind needs: an indexOf is far cheaper than a
- * regular expression, and most strings ("latency", "shared-l3") have none of them.
+ * What a string holds that some pattern needs, as bits, found in one pass over its characters: far cheaper
+ * than a regular expression, and most strings ("latency", "shared-l3", a hostile file's million distinct
+ * short strings) hold nothing any pattern needs, so no expression runs on them at all.
  */
-function mayHold(kind: PrivateKind, text: string): boolean {
+const HAS = {
+  /** A C0/C1 control, DEL, a line/paragraph separator, a bidi override or isolate, or a surrogate. */
+  control: 1,
+  lt: 2,
+  colon: 4,
+  at: 8,
+  slash: 16,
+  dash: 32,
+  dot: 64,
+  /** Three or more dots (an IPv4 address has three). */
+  dots3: 128,
+  /** A maximal run of ASCII letters and digits that the serial pattern matches whole (see PATTERNS). */
+  serial: 256,
+} as const;
+
+function profile(text: string): number {
+  let bits = 0;
+  let dots = 0;
+  let run = 0;
+  let digits = 0;
+  const n = text.length;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? text.charCodeAt(i) : 0x20;
+    if (c >= 0x30 && c <= 0x39) {
+      run++;
+      digits++;
+      continue;
+    }
+    if ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a) {
+      run++;
+      continue;
+    }
+    // The end of a run of letters and digits: a serial is a run of ten or more with three digits and a
+    // letter, or of twelve or more digits.
+    if (run >= 10 && digits >= 3 && (digits < run || run >= 12)) bits |= HAS.serial;
+    run = 0;
+    digits = 0;
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) bits |= HAS.control;
+    else if (c === 0x2e) {
+      bits |= HAS.dot;
+      if (++dots >= 3) bits |= HAS.dots3;
+    } else if (c === 0x2d) bits |= HAS.dash;
+    else if (c === 0x3a) bits |= HAS.colon;
+    else if (c === 0x2f || c === 0x5c) bits |= HAS.slash;
+    else if (c === 0x3c) bits |= HAS.lt;
+    else if (c === 0x40) bits |= HAS.at;
+    else if (c >= 0x2028 && (c <= 0x202e || (c >= 0x2066 && c <= 0x2069) || (c >= 0xd800 && c <= 0xdfff))) {
+      bits |= HAS.control;
+    }
+  }
+  return bits;
+}
+
+/** Whether a string of this profile and length may hold a match of the kind (never false when it does). */
+function mayHold(kind: PrivateKind, bits: number, length: number): boolean {
   switch (kind) {
     case "email":
-      return text.includes("@");
+      return (bits & HAS.at) !== 0;
     case "uuid":
-      return text.includes("-");
+      return (bits & HAS.dash) !== 0 && length >= 36;
     case "mac":
-      return text.includes(":") || text.includes("-");
+      return (bits & (HAS.colon | HAS.dash)) !== 0 && length >= 17;
     case "ipv6":
-      return text.includes(":");
+      return (bits & HAS.colon) !== 0;
     case "ipv4":
+      return (bits & HAS.dots3) !== 0;
     case "hostname":
-      return text.includes(".");
+      return (bits & HAS.dot) !== 0;
     case "home-path":
-      return text.includes("/") || text.includes("\\");
+      return (bits & HAS.slash) !== 0;
     case "serial":
-      return /\d/.test(text);
+      return (bits & HAS.serial) !== 0;
     case "word":
       return true;
   }
@@ -147,13 +203,13 @@ export interface ScanOptions {
   privateWords?: readonly string[];
 }
 
-/** Each markup pattern, what it finds, and a character it needs ("" for none). */
-const MARKUP: ReadonlyArray<readonly [RegExp, string, string]> = [
-  [/<\s*(?:\/\s*)?[A-Za-z!?]/, "an HTML tag", "<"],
-  [/javascript\s*:/i, "a javascript: URL", ":"],
+/** Each markup pattern, what it finds, and what a string needs to hold for the pattern to match. */
+const MARKUP: ReadonlyArray<readonly [RegExp, string, number]> = [
+  [/<\s*(?:\/\s*)?[A-Za-z!?]/, "an HTML tag", HAS.lt],
+  [/javascript\s*:/i, "a javascript: URL", HAS.colon],
   // C0 controls, DEL, C1 controls, line/paragraph separators, bidi overrides and isolates (Trojan Source).
   // eslint-disable-next-line no-control-regex
-  [/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/, "a control or bidi character", ""],
+  [/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/, "a control or bidi character", HAS.control],
 ];
 
 function escapeRegExp(text: string): string {
@@ -174,25 +230,42 @@ export function scanString(
   text: string,
   file: string,
   pointer: string,
-  words: readonly RegExp[] = [],
+  privateWords: readonly string[] = [],
   where = "value",
 ): ResultProblem[] {
+  return problemsIn(text, file, pointer, wordsOf(privateWords), where);
+}
+
+function problemsIn(text: string, file: string, pointer: string, words: Words | null, where: string): ResultProblem[] {
   return findings(text, pointer, words, where).map(([code, detail]) => new ResultProblem(code, file, pointer, detail));
 }
 
 type Finding = readonly ["EPRIVATE" | "EMARKUP", string];
 
+/** Private words, each matched whole and case-insensitively, and all of them in one expression. */
+interface Words {
+  any: RegExp;
+  each: readonly RegExp[];
+}
+
+function wordsOf(list: readonly string[]): Words | null {
+  const usable = list.filter((w) => w.length >= 4).map(escapeRegExp);
+  if (usable.length === 0) return null;
+  const whole = (w: string) => new RegExp(`(?<![A-Za-z0-9])${w}(?![A-Za-z0-9])`, "i");
+  return { any: whole(`(?:${usable.join("|")})`), each: usable.map(whole) };
+}
+
 /** What {@link scanString} reports, as plain pairs (an error object costs a stack trace). */
-function findings(text: string, pointer: string, words: readonly RegExp[], where: string): Finding[] {
+function findings(text: string, pointer: string, words: Words | null, where: string, bits = profile(text)): Finding[] {
   const problems: Finding[] = [];
-  if (LONE_SURROGATE.test(text)) {
+  if ((bits & HAS.control) !== 0 && LONE_SURROGATE.test(text)) {
     problems.push([
       "EMARKUP",
       `the ${where} holds a lone surrogate (a half of a UTF-16 pair): not Unicode text; remove it`,
     ]);
   }
   for (const [re, what, needs] of MARKUP) {
-    if ((needs === "" || text.includes(needs)) && re.test(text)) {
+    if ((bits & needs) !== 0 && re.test(text)) {
       problems.push([
         "EMARKUP",
         `the ${where} holds ${what}; results hold plain text only: remove it (the site escapes text anyway)`,
@@ -202,8 +275,11 @@ function findings(text: string, pointer: string, words: readonly RegExp[], where
   const seen: string[] = [];
   let more = 0;
   for (const [kind, re] of PATTERNS) {
-    if (exempt(kind, pointer) || !mayHold(kind, text)) continue;
-    for (const m of text.matchAll(re)) {
+    if (!mayHold(kind, bits, text.length) || exempt(kind, pointer)) continue;
+    // exec, not matchAll: matchAll copies the expression on every call, which costs more than the match.
+    re.lastIndex = 0;
+    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+      if (m[0] === "") re.lastIndex++;
       let value = m[0];
       if (kind === "home-path") value = value.replace(/^[^/A-Za-z]/, "");
       if (harmless(kind, value)) continue;
@@ -223,16 +299,28 @@ function findings(text: string, pointer: string, words: readonly RegExp[], where
   if (more > 0) {
     problems.push(["EPRIVATE", `the ${where} holds ${more} more private-looking values; remove them`]);
   }
-  for (const re of words) {
-    const m = re.exec(text);
-    if (m !== null) {
-      problems.push([
-        "EPRIVATE",
-        `the ${where} holds ${KIND_NAMES.word}, ${mask(m[0])}: results never hold private data; remove it`,
-      ]);
+  // One expression for all the words first: most strings hold none.
+  if (words !== null && words.any.test(text)) {
+    for (const re of words.each) {
+      const m = re.exec(text);
+      if (m !== null) {
+        problems.push([
+          "EPRIVATE",
+          `the ${where} holds ${KIND_NAMES.word}, ${mask(m[0])}: results never hold private data; remove it`,
+        ]);
+      }
     }
   }
   return problems;
+}
+
+/** Clean strings remembered at most (a hostile file's strings are all distinct, and cheap to scan again). */
+const MAX_REMEMBERED = 1 << 16;
+
+/** What {@link walkDocument} found: the problems, and how many object keys the value has in all. */
+export interface Walked {
+  problems: ResultProblem[];
+  keys: number;
 }
 
 /**
@@ -241,57 +329,67 @@ function findings(text: string, pointer: string, words: readonly RegExp[], where
  * this, but the scan is also used alone).
  */
 export function scanDocument(doc: unknown, file: string, options: ScanOptions = {}): ResultProblem[] {
-  const words = (options.privateWords ?? [])
-    .filter((w) => w.length >= 4)
-    .map((w) => new RegExp(`(?<![A-Za-z0-9])${escapeRegExp(w)}(?![A-Za-z0-9])`, "i"));
+  return walkDocument(doc, file, options).problems;
+}
+
+/** {@link scanDocument}, also counting the keys of every object (validation compares it with the text's). */
+export function walkDocument(doc: unknown, file: string, options: ScanOptions = {}): Walked {
+  const words = wordsOf(options.privateWords ?? []);
   const problems: ResultProblem[] = [];
   // Most strings repeat ("latency", "shared-l3") and are clean wherever they are: a string clean under the
   // strictest rules (no field exemption) is clean at any pointer, so it is scanned once.
   const clean = new Set<string>();
   let unscanned = 0;
-  const check = (text: string, path: () => readonly (string | number)[], where: string) => {
-    if (clean.has(text)) return;
-    if (problems.length >= MAX_PROBLEMS_PER_DOCUMENT) {
-      unscanned++;
-      return;
-    }
-    if (findings(text, "", words, where).length === 0) {
-      clean.add(text);
-      return;
-    }
-    problems.push(...scanString(text, file, pointerOf(path()), words, where));
-  };
+  let keys = 0;
   // Each entry is a value and its parent entry's link, so a path is built only for a string with problems.
   interface Entry {
     value: unknown;
     key: string | number | null;
     parent: Entry | null;
   }
-  const pathOf = (e: Entry | null): (string | number)[] => {
-    const out: (string | number)[] = [];
-    for (let at = e; at !== null && at.key !== null; at = at.parent) out.push(at.key);
-    return out.reverse();
+  const pathOf = (parent: Entry | null, key: string | number | null): string => {
+    const out: (string | number)[] = key === null ? [] : [key];
+    for (let at = parent; at !== null && at.key !== null; at = at.parent) out.push(at.key);
+    return pointerOf(out.reverse());
+  };
+  /** The string at member `key` of `parent` (its value, or with `where` "key" its key). */
+  const check = (text: string, parent: Entry | null, key: string | number | null, where: string) => {
+    // Nothing any pattern needs (most strings): clean but for private words, with no look-up in the set of
+    // clean strings (a hostile file's strings are all distinct).
+    const bits = profile(text);
+    if (bits === 0 && (words === null || !words.any.test(text))) return;
+    if (clean.has(text)) return;
+    if (problems.length >= MAX_PROBLEMS_PER_DOCUMENT) {
+      unscanned++;
+      return;
+    }
+    if (findings(text, "", words, where, bits).length === 0) {
+      if (clean.size < MAX_REMEMBERED) clean.add(text);
+      return;
+    }
+    problems.push(...problemsIn(text, file, pathOf(parent, key), words, where));
   };
   const stack: Entry[] = [{ value: doc, key: null, parent: null }];
   for (let e = stack.pop(); e !== undefined; e = stack.pop()) {
-    const { value, key } = e;
-    const entry = e;
-    if (typeof key === "string") check(key, () => pathOf(entry), "key");
+    const value = e.value;
     if (typeof value === "string") {
-      check(value, () => pathOf(entry), "value");
+      check(value, null, null, "value");
     } else if (Array.isArray(value)) {
       // Only strings and containers can hold text: arrays of numbers (samples) are skipped cheaply.
       for (let i = value.length - 1; i >= 0; i--) {
         const item: unknown = value[i];
-        if (typeof item === "string" || (typeof item === "object" && item !== null)) {
-          stack.push({ value: item, key: i, parent: entry });
-        }
+        if (typeof item === "string") check(item, e, i, "value");
+        else if (typeof item === "object" && item !== null) stack.push({ value: item, key: i, parent: e });
       }
     } else if (typeof value === "object" && value !== null) {
-      const members = Object.entries(value);
-      for (let i = members.length - 1; i >= 0; i--) {
-        const [name, item] = members[i] as [string, unknown];
-        stack.push({ value: item, key: name, parent: entry });
+      const names = Object.keys(value);
+      keys += names.length;
+      for (let i = names.length - 1; i >= 0; i--) {
+        const name = names[i] as string;
+        const item: unknown = (value as Record<string, unknown>)[name];
+        check(name, e, name, "key");
+        if (typeof item === "string") check(item, e, name, "value");
+        else if (typeof item === "object" && item !== null) stack.push({ value: item, key: name, parent: e });
       }
     }
   }
@@ -305,7 +403,7 @@ export function scanDocument(doc: unknown, file: string, options: ScanOptions = 
       ),
     );
   }
-  return problems;
+  return { problems, keys };
 }
 
 /** This machine's hostname and user name: words no result from here should hold. */

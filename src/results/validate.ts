@@ -11,7 +11,9 @@
  * 5. Every name a database path is made of matches its strict pattern (layout.ts).
  *
  * Before all of these, the limits (limits.ts): a file over the size cap is not read, and text over a depth,
- * length or count cap, not UTF-8, or starting with a byte order mark is refused before it is parsed.
+ * length or count cap, not UTF-8, or starting with a byte order mark is refused before it is parsed; a key
+ * given twice in one object, once parsed (the parsed value has fewer keys than the text). The text is parsed
+ * once and walked once for the scan; the schema stops at its first problem.
  *
  * Checks 3-5 need a document in shape, so they run only when the schema passes. Every problem is a
  * {@link ResultProblem} naming the file and the field; the caller decides what to do with a file that has any.
@@ -20,8 +22,9 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { packageRoot } from "../native/load.js";
 import {
-  parseResult,
   RESULT_SCHEMA_VERSION,
+  resultOf,
+  resultSchema,
   type ResultFile,
   ResultFormatError,
   type RunLegacy,
@@ -39,9 +42,10 @@ import {
   LEGACY_SUITE_VERSIONS,
   methodSeries,
 } from "./methods.js";
-import { checkLimits, RESULT_LIMITS } from "./limits.js";
+import { checkLimits, measureLimits, RESULT_LIMITS } from "./limits.js";
 import { pointerOf, ResultProblem } from "./problems.js";
-import { scanDocument, type ScanOptions } from "./scan.js";
+import { type ScanOptions, walkDocument } from "./scan.js";
+import { unknownKeys } from "./unknown-keys.js";
 
 /** No IPC mechanism between two processes of one machine moves a terabyte per second. */
 export const MAX_BYTES_PER_SECOND = 1e12;
@@ -70,13 +74,18 @@ function packageVersion(): string {
 
 /** Checks one document's text; never throws for anything the text holds. */
 export function checkResultText(text: string, file: string, options: ValidateOptions = {}): Checked {
-  const refused = refuseUnread(text, file);
-  if (refused !== null) return { file, doc: null, problems: [refused] };
-  return checkWithinLimits(text, file, options);
+  if (text.charCodeAt(0) === 0xfeff) return { file, doc: null, problems: [byteOrderMark(file)] };
+  const { problem, keys } = measureLimits(text, file);
+  if (problem !== null) return { file, doc: null, problems: [problem] };
+  return checkWithinLimits(text, file, options, keys);
 }
 
-/** The checks of the module comment, on text already within the limits. */
-function checkWithinLimits(text: string, file: string, options: ValidateOptions): Checked {
+/**
+ * The checks of the module comment, on text within the limits that has `keys` keys in all: one parse,
+ * one walk for the privacy scan (which counts the parsed value's keys: fewer when a key was given twice,
+ * and then the file is refused as the limits pass would refuse it), the schema, then the meaning.
+ */
+function checkWithinLimits(text: string, file: string, options: ValidateOptions, keys: number): Checked {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -87,19 +96,20 @@ function checkWithinLimits(text: string, file: string, options: ValidateOptions)
       problems: [new ResultProblem("EJSON", file, "", `not JSON: ${(cause as Error).message}`)],
     };
   }
-  const problems = scanDocument(raw, file, options);
-  const { doc, problems: shape } = checkShape(text, raw, file);
+  const walked = walkDocument(raw, file, options);
+  if (walked.keys !== keys) {
+    const twice = checkLimits(text, file) ?? new ResultProblem("EJSON", file, "", "a key appears twice in one object");
+    return { file, doc: null, problems: [twice] };
+  }
+  const problems = walked.problems;
+  const { doc, problems: shape } = checkShape(raw, file);
   problems.push(...shape);
   if (doc !== null) problems.push(...checkMeaning(doc, file));
   return { file, doc, problems: sortProblems(problems) };
 }
 
-/** A byte order mark or a limit exceeded (limits.ts): the text is refused before it is parsed. */
-function refuseUnread(text: string, file: string): ResultProblem | null {
-  if (text.charCodeAt(0) === 0xfeff) {
-    return new ResultProblem("EJSON", file, "", "starts with a byte order mark: save it as UTF-8 without one");
-  }
-  return checkLimits(text, file);
+function byteOrderMark(file: string): ResultProblem {
+  return new ResultProblem("EJSON", file, "", "starts with a byte order mark: save it as UTF-8 without one");
 }
 
 function tooLarge(size: number, name: string): ResultProblem {
@@ -113,41 +123,43 @@ function tooLarge(size: number, name: string): ResultProblem {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
+type Read<T> = T | { problem: ResultProblem };
+
 /**
  * A result file's text, or the problem that stops it being read: unreadable, over the size cap (checked
- * before reading), not UTF-8, or over a limit of limits.ts.
+ * before reading), not UTF-8, starting with a byte order mark, or over a limit of limits.ts (the exact
+ * pass: a key given twice is refused too, since the text is not validated further).
  */
-export function readResultText(path: string, name = path): { text: string } | { problem: ResultProblem } {
-  const unreadable = (cause: unknown) => ({
-    problem: new ResultProblem(
-      "EJSON",
-      name,
-      "",
-      `cannot be read (${(cause as NodeJS.ErrnoException).code ?? String(cause)})`,
-    ),
-  });
-  let bytes: Buffer;
+export function readResultText(path: string, name = path): Read<{ text: string }> {
+  const read = readResultBytes(path, name);
+  if ("problem" in read) return read;
+  const decoded = decodeResult(read.bytes, name);
+  if ("problem" in decoded) return decoded;
+  const { text } = decoded;
+  const refused = text.charCodeAt(0) === 0xfeff ? byteOrderMark(name) : checkLimits(text, name);
+  return refused === null ? { text } : { problem: refused };
+}
+
+/** A file's bytes, read only when within the size cap. */
+function readResultBytes(path: string, name: string): Read<{ bytes: Buffer }> {
   try {
     const size = statSync(path).size;
     if (size > RESULT_LIMITS.fileBytes) return { problem: tooLarge(size, name) };
     if (!statSync(path).isFile()) return { problem: new ResultProblem("EJSON", name, "", "not a regular file") };
-    bytes = readFileSync(path);
+    return { bytes: readFileSync(path) };
   } catch (cause) {
-    return unreadable(cause);
+    const code = (cause as NodeJS.ErrnoException).code ?? String(cause);
+    return { problem: new ResultProblem("EJSON", name, "", `cannot be read (${code})`) };
   }
-  return decodeResult(bytes, name);
 }
 
-/** The text of a result file's bytes, or why it is refused: not UTF-8, or over a limit of limits.ts. */
-function decodeResult(bytes: Uint8Array, name: string): { text: string } | { problem: ResultProblem } {
-  let text: string;
+/** The text of a result file's bytes, or that they are not UTF-8. */
+function decodeResult(bytes: Uint8Array, name: string): Read<{ text: string }> {
   try {
-    text = utf8.decode(bytes);
+    return { text: utf8.decode(bytes) };
   } catch {
     return { problem: new ResultProblem("EJSON", name, "", "not UTF-8 text: a result file is JSON in UTF-8") };
   }
-  const refused = refuseUnread(text, name);
-  return refused === null ? { text } : { problem: refused };
 }
 
 /** Checks one document's bytes as a file holds them (UTF-8 first); never throws for anything they hold. */
@@ -155,47 +167,65 @@ export function checkResultBytes(bytes: Uint8Array, file: string, options: Valid
   if (bytes.length > RESULT_LIMITS.fileBytes) return { file, doc: null, problems: [tooLarge(bytes.length, file)] };
   const read = decodeResult(bytes, file);
   if ("problem" in read) return { file, doc: null, problems: [read.problem] };
-  return checkWithinLimits(read.text, file, options);
+  return checkResultText(read.text, file, options);
 }
 
 /** Reads and checks one file. */
 export function checkResultFile(path: string, options: ValidateOptions = {}, name = path): Checked {
-  const read = readResultText(path, name);
+  const read = readResultBytes(path, name);
   if ("problem" in read) return { file: name, doc: null, problems: [read.problem] };
-  return checkWithinLimits(read.text, name, options);
+  return checkResultBytes(read.bytes, name, options);
 }
 
 function sortProblems(problems: ResultProblem[]): ResultProblem[] {
   return problems.sort((a, b) => (a.pointer < b.pointer ? -1 : a.pointer > b.pointer ? 1 : 0));
 }
 
+/** Unknown keys reported at most per document; the rest are counted. */
+const MAX_UNKNOWN_KEYS = 200;
+
 /**
- * The schema, reporting every unknown key: each one found is removed from a copy and the copy checked
- * again, until the document passes or a problem other than an unknown key is found.
+ * The schema, reporting every unknown key: the validator stops at its first problem; when that is an
+ * unknown key, one walk along the schema finds them all (unknown-keys.ts), and once they are removed
+ * from the document (which is then refused anyway) it is validated again for a problem of another kind.
  */
-function checkShape(text: string, raw: unknown, file: string): { doc: ResultFile | null; problems: ResultProblem[] } {
-  const problems: ResultProblem[] = [];
+function checkShape(raw: unknown, file: string): { doc: ResultFile | null; problems: ResultProblem[] } {
+  let first: ResultProblem;
   try {
-    return { doc: parseResult(text, file), problems };
+    return { doc: resultOf(raw, file), problems: [] };
   } catch (err) {
     if (!(err instanceof ResultFormatError)) throw err;
-    problems.push(shapeProblem(err, file));
-    if (err.unknownKey === null) return { doc: null, problems };
+    first = shapeProblem(err, file);
+    if (err.unknownKey === null) return { doc: null, problems: [first] };
   }
-  const copy = JSON.parse(JSON.stringify(raw)) as unknown;
-  for (let i = 0; i < 200; i++) {
-    const last = problems.at(-1);
-    if (last?.code !== "EUNKNOWNKEY") break;
-    removeAt(copy, last.pointer);
-    try {
-      validateResult(copy);
-      break;
-    } catch (err) {
-      if (!(err instanceof ResultFormatError)) throw err;
-      problems.push(shapeProblem(err, file));
-    }
+  const { found, more } = unknownKeys(resultSchema(), raw, MAX_UNKNOWN_KEYS);
+  const problems = found.map(({ at, key }) => unknownKeyProblem(file, at, key));
+  // The walk and the validator agree (a test checks it); should they not, the validator's word stands.
+  if (!problems.some((p) => p.pointer === first.pointer)) problems.push(first);
+  if (more > 0) {
+    problems.push(
+      new ResultProblem("EUNKNOWNKEY", file, "", `${more} more unknown keys were not listed: remove these first`),
+    );
+    return { doc: null, problems };
+  }
+  for (const { at, key } of found) removeAt(raw, at, key);
+  try {
+    validateResult(raw);
+  } catch (err) {
+    if (!(err instanceof ResultFormatError)) throw err;
+    const next = shapeProblem(err, file);
+    if (!problems.some((p) => p.pointer === next.pointer)) problems.push(next);
   }
   return { doc: null, problems };
+}
+
+function unknownKeyProblem(file: string, at: readonly (string | number)[], key: string): ResultProblem {
+  return new ResultProblem(
+    "EUNKNOWNKEY",
+    file,
+    pointerOf([...at, key]),
+    `unknown key "${key}": results hold allow-listed fields only (schema/result-v${RESULT_SCHEMA_VERSION}.schema.json); remove it`,
+  );
 }
 
 function shapeProblem(err: ResultFormatError, file: string): ResultProblem {
@@ -203,34 +233,39 @@ function shapeProblem(err: ResultFormatError, file: string): ResultProblem {
   if (err.field === "") return new ResultProblem("EJSON", file, "", detail);
   if (err.field === "/schema") return new ResultProblem("EVERSION", file, "/schema", detail);
   if (err.unknownKey !== null) {
-    const at = err.field === "/" ? "" : err.field;
-    return new ResultProblem(
-      "EUNKNOWNKEY",
-      file,
-      at + pointerOf([err.unknownKey]),
-      `unknown key "${err.unknownKey}": results hold allow-listed fields only (schema/result-v${RESULT_SCHEMA_VERSION}.schema.json); remove it`,
-    );
+    const at = err.field === "/" ? [] : pathOf(err.field);
+    return unknownKeyProblem(file, at, err.unknownKey);
   }
   return new ResultProblem("ESCHEMA", file, err.field === "/" ? "" : err.field, detail);
 }
 
-/** Deletes the member a JSON pointer names (the copy is only used to find further unknown keys). */
-function removeAt(root: unknown, pointer: string): void {
-  const parts = pointer
+/** The segments of a JSON pointer. */
+function pathOf(pointer: string): string[] {
+  return pointer
     .split("/")
     .slice(1)
     .map((p) => p.replaceAll("~1", "/").replaceAll("~0", "~"));
-  const last = parts.pop();
-  let node: unknown = root;
-  for (const p of parts) node = (node as Record<string, unknown> | undefined)?.[p];
-  if (last !== undefined && typeof node === "object" && node !== null) delete (node as Record<string, unknown>)[last];
 }
+
+/** Deletes a key of the object at a path (of a document about to be refused, to find its other problems). */
+function removeAt(root: unknown, at: readonly (string | number)[], key: string): void {
+  let node: unknown = root;
+  for (const p of at) node = (node as Record<string, unknown> | undefined)?.[p];
+  if (typeof node === "object" && node !== null) delete (node as Record<string, unknown>)[key];
+}
+
+/** Problems of meaning (checks 3-5) listed at most per document; the rest are counted. */
+const MAX_MEANING_PROBLEMS = 1000;
 
 /** Checks 3-5 of the module comment, on a document in shape. */
 export function checkMeaning(doc: ResultFile, file: string): ResultProblem[] {
   const problems: ResultProblem[] = [];
-  const add = (code: ResultProblem["code"], path: (string | number)[], detail: string) =>
-    problems.push(new ResultProblem(code, file, pointerOf(path), detail));
+  let unlisted = 0;
+  // A document of 200,000 bad runs would otherwise cost as many problems (each an error object).
+  const add = (code: ResultProblem["code"], path: (string | number)[], detail: string) => {
+    if (problems.length < MAX_MEANING_PROBLEMS) problems.push(new ResultProblem(code, file, pointerOf(path), detail));
+    else unlisted++;
+  };
 
   checkSuite(doc, add);
   checkDate(doc, add);
@@ -252,6 +287,16 @@ export function checkMeaning(doc: ResultFile, file: string): ResultProblem[] {
     checkRunLegacy(run, at, add);
   });
   checkMatrices(doc, add);
+  if (unlisted > 0) {
+    problems.push(
+      new ResultProblem(
+        problems[0]?.code ?? "ESTATS",
+        file,
+        "",
+        `${unlisted} more problems were not listed: fix these first`,
+      ),
+    );
+  }
   return problems;
 }
 

@@ -10,9 +10,9 @@
  *   By default both sides accept only a peer of their own uid: the listener drops others at
  *   accept, the connecting side refuses a listener of another uid.
  * - Messages are length-prefixed frames (u32 little-endian length, then the bytes); descriptors
- *   ride with the frame they were sent with. `send()` never blocks; `receive()` polls the
- *   socket without blocking the event loop (a rendezvous happens once per connection, so a
- *   millisecond of polling is cheaper than a native thread) and gives up after `timeoutMs`.
+ *   ride with the frame they were sent with. `send()` never blocks; `receive()` waits for the
+ *   socket to be readable on a libuv poll handle (no thread, no polling interval between the
+ *   peer's answer and ours: connection setup time matters) and gives up after `timeoutMs`.
  * - Afterwards the connection stays open as a liveness channel: `watch(onGone)` hands the socket
  *   to libuv and calls `onGone` once when the peer's end closes, whether it closed it or died
  *   (the kernel closes a dead process's sockets).
@@ -25,7 +25,7 @@
 import { closeSync, unlinkSync } from "node:fs";
 import { connect as netConnect, createServer, type Server, type Socket } from "node:net";
 import { loadNative } from "../native/load.js";
-import type { PeerCredentials } from "../native/native.js";
+import type { FdWatcher, PeerCredentials } from "../native/native.js";
 import { TransportError } from "./transport.js";
 
 export interface RendezvousOptions {
@@ -129,13 +129,41 @@ export class RendezvousConnection {
         delay = 0;
         continue;
       }
-      if (Date.now() >= deadline) {
+      const now = Date.now();
+      if (now >= deadline) {
         this.#closeFds();
         throw new TransportError("EPEER", `the rendezvous peer sent nothing within ${this.#timeoutMs} ms`);
       }
-      await new Promise((resolve) => (delay === 0 ? setImmediate(resolve) : setTimeout(resolve, delay)));
-      delay = Math.min(Math.max(1, delay * 2), 20);
+      if (!(await this.#readable(deadline - now))) {
+        await new Promise((resolve) => (delay === 0 ? setImmediate(resolve) : setTimeout(resolve, delay)));
+        delay = Math.min(Math.max(1, delay * 2), 20);
+      }
     }
+  }
+
+  /**
+   * Waits until the socket is readable (or hung up, or `ms` passed) on a libuv poll handle, so the
+   * answer is taken the moment it lands instead of at the next tick of a backoff. libuv itself
+   * does not watch the fd meanwhile: the socket is paused and sends go through sendmsg. False
+   * when the fd cannot be watched (libuv still holds it): the caller polls instead.
+   */
+  #readable(ms: number): Promise<boolean> {
+    const native = loadNative();
+    return new Promise((resolve) => {
+      let watcher: FdWatcher | undefined;
+      const done = (): void => {
+        clearTimeout(timer);
+        watcher?.close();
+        resolve(true);
+      };
+      const timer = setTimeout(done, ms);
+      try {
+        watcher = native.fdWatch(socketFd(this.socket), native.fdEvents.readable, done);
+      } catch {
+        clearTimeout(timer);
+        resolve(false);
+      }
+    });
   }
 
   /**

@@ -61,11 +61,10 @@ export class SabEnd extends RingTransportEnd {
   /** @internal: made by createSab() and openSab(). */
   constructor(buffer: SharedArrayBuffer, capacity: number, side: 0 | 1, port: MessagePort, options: SabOptions) {
     const ring = ringBytes(capacity);
-    // Ring 0 carries the creator's records, ring 1 the opener's.
-    const first =
-      side === 0 ? initRing(buffer, 0, capacity, (options.epoch ?? 0) >>> 0) : attachRing(buffer, 0, capacity);
-    const second =
-      side === 0 ? initRing(buffer, ring, capacity, (options.epoch ?? 0) >>> 0) : attachRing(buffer, ring, capacity);
+    // Ring 0 carries the creator's records, ring 1 the opener's. The creator's buffer is new (zeros).
+    const epoch = (options.epoch ?? 0) >>> 0;
+    const first = side === 0 ? initRing(buffer, 0, capacity, epoch, true) : attachRing(buffer, 0, capacity);
+    const second = side === 0 ? initRing(buffer, ring, capacity, epoch, true) : attachRing(buffer, ring, capacity);
     super(side === 0 ? second : first, side === 0 ? first : second, {
       trust: checkTrust(options.trust),
       label: `sab (${side === 0 ? "creator" : "opener"})`,

@@ -169,8 +169,9 @@ export class ShmListener {
       try {
         region = native.shmMap(fd, regionBytes);
         const epoch = (this.#options.epoch ?? 0) >>> 0;
-        const toConnector = initRing(region, 0, this.#capacity, epoch);
-        const toListener = initRing(region, ring, this.#capacity, epoch);
+        // A new memfd reads as zeros: only the control blocks are written.
+        const toConnector = initRing(region, 0, this.#capacity, epoch, true);
+        const toListener = initRing(region, ring, this.#capacity, epoch, true);
         const hello = new Uint32Array([HELLO_MAGIC, HELLO_VERSION, this.#capacity, epoch, 0, ring, regionBytes]);
         connection.send(new Uint8Array(hello.buffer), [fd]);
         return new ShmEnd(region, toListener, toConnector, connection, this.#options, "listener");

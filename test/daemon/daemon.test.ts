@@ -3,7 +3,8 @@
  * names that follow their processes, and clients that misbehave without disturbing others.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import { after, test } from "node:test";
 import { processAlive } from "../../src/daemon/server.js";
@@ -11,7 +12,7 @@ import { DaemonClient } from "../../src/naming/daemon-client.js";
 import { controlSocket, logFile } from "../../src/naming/paths.js";
 import { encodeFrame, FrameDecoder, PROTOCOL_VERSION } from "../../src/naming/protocol.js";
 import { runFable } from "../kit/cli.js";
-import { eventually, isolatedPaths, namingChild, startDaemon } from "../kit/daemon.js";
+import { eventually, FABLE_BIN, isolatedPaths, namingChild, startDaemon } from "../kit/daemon.js";
 import { random } from "../kit/random.js";
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -273,4 +274,65 @@ test("daemon: status, stop, unit and the CLI's views, against a real daemon", as
   const none = await runFable(["daemon", "status"], iso.env);
   assert.equal(none.code, 1);
   assert.match(none.stdout, /no fable daemon runs/);
+});
+
+test("daemon: `fable daemon start` three times at once leaves one detached daemon; `fable flows` redraws on a terminal", async () => {
+  const iso = isolatedPaths("start");
+  cleanups.push(iso.cleanup);
+  const starts = await Promise.all([1, 2, 3].map(() => runFable(["daemon", "start"], iso.env)));
+  for (const s of starts) assert.equal(s.code, 0, s.stdout + s.stderr);
+  // Every starter has exited; the daemon outlives them all.
+  const status = await runFable(["daemon", "status", "--json"], iso.env);
+  assert.equal(status.code, 0, status.stderr);
+  const { pid } = JSON.parse(status.stdout) as { pid: number };
+  cleanups.push(() => {
+    if (processAlive(pid)) process.kill(pid, "SIGKILL");
+  });
+  for (const s of starts) assert.match(s.stdout, new RegExp(`\\(pid ${pid}\\)`), s.stdout);
+  // One `daemon run` process on this runtime directory, whatever the race did.
+  const marker = `FABLE_RUNTIME_DIR=${iso.paths.runtimeDir}`;
+  const daemons = readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        const cmd = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
+        const env = readFileSync(`/proc/${p}/environ`, "utf8").split("\0");
+        return cmd.includes("daemon") && cmd.includes("run") && env.includes(marker);
+      } catch {
+        return false; // gone meanwhile
+      }
+    })
+    .map(Number);
+  assert.deepEqual(daemons, [pid]);
+  // Detached: its own session, not the starter's; its log in the state directory.
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  assert.equal(Number(fields[3]), pid, "the daemon leads its own session (setsid)");
+  assert.match(readFileSync(logFile(iso.paths), "utf8"), new RegExp(`fable daemon ${pid} serving`));
+
+  const holder = namingChild({ mode: "listen", uri: "xio://live/a" }, iso.env);
+  cleanups.push(() => holder.kill());
+  await holder.next("ready");
+  const conn = namingChild({ mode: "connect", uri: "xio://live/a" }, iso.env);
+  cleanups.push(() => conn.kill());
+  await conn.next("connected");
+  // On a terminal (script(1) gives it one) the view redraws every second until stopped.
+  const view = await new Promise<string>((resolve) => {
+    const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(FABLE_BIN)} flows`;
+    const child = spawn("script", ["-qfec", command, "/dev/null"], {
+      env: { ...process.env, ...iso.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+    setTimeout(() => child.kill("SIGTERM"), 3500);
+    child.once("exit", () => resolve(out));
+  });
+  const frames = view.split("\x1b[H\x1b[2J").slice(1);
+  assert.ok(frames.length >= 2, `the live view drew ${frames.length} frame(s): ${JSON.stringify(view.slice(0, 300))}`);
+  for (const f of frames) assert.match(f, /1 flows \(Ctrl-C to quit\)[\s\S]*xio:\/\/live\/a/);
+
+  const stop = await runFable(["daemon", "stop"], iso.env);
+  assert.equal(stop.code, 0, stop.stdout + stop.stderr);
+  await eventually("the started daemon to exit", async () => (processAlive(pid) ? undefined : true));
 });

@@ -159,3 +159,28 @@ test("name service: stop from the daemon's own uid asks the daemon to stop", asy
   await Promise.resolve();
   assert.equal(w.stopped(), true);
 });
+
+test("name service: a flow to an address's name (transparent mode's .addr/ tree) is marked transparent", () => {
+  const { service } = world();
+  const report = (id: string, name: string): FlowReport => ({
+    id,
+    name,
+    listenerPid: 1,
+    listenerCpus: [0],
+    connectorCpus: [0],
+    transport: "shm",
+    wait: "block",
+    epoch: 0,
+    fallbacks: [],
+    since: 0,
+    counters: { sentMessages: 0, sentBytes: 0, receivedMessages: 0, receivedBytes: 0, writeWaits: 0 },
+  });
+  call(service, alice, { type: "flow", flow: report("f-addr", ".addr/tcp/127.0.0.1/8080") });
+  call(service, alice, { type: "flow", flow: report("f-name", "app/cache") });
+  const r = call(service, alice, { type: "flows" });
+  assert.ok(r.ok);
+  const marks = Object.fromEntries(
+    (r.flows as { id: string; transparent: boolean }[]).map((f) => [f.id, f.transparent]),
+  );
+  assert.deepEqual(marks, { "f-addr": true, "f-name": false });
+});

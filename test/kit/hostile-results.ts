@@ -47,6 +47,8 @@ const ZEROS = Buffer.alloc(1 << 20);
 /** 1 MiB of zeros, deflated and flushed to a byte boundary with no reference to earlier data: repeatable. */
 const ZEROS_CHUNK = deflateRawSync(ZEROS, { finishFlush: constants.Z_FULL_FLUSH });
 const FINAL_BLOCK = deflateRawSync(Buffer.alloc(0));
+/** ZEROS_CRC[i]: the CRC-32 of i + 1 MiB of zeros. */
+const ZEROS_CRC: number[] = [];
 
 /**
  * A gzip file whose content is `prefix` then `zeroMiB` MiB of zeros (a valid gzip stream, trailer and
@@ -56,9 +58,12 @@ export function gzipBomb(prefix: Buffer, zeroMiB: number, truncate = false): Buf
   const head = deflateRawSync(prefix, { finishFlush: constants.Z_FULL_FLUSH });
   const parts = [GZIP_HEADER, head];
   let crc = crc32(prefix);
+  // The checksum of the zeros after no prefix is remembered (fuzzing builds thousands of such bombs).
+  const known = prefix.length === 0 ? ZEROS_CRC : null;
   for (let i = 0; i < zeroMiB; i++) {
     parts.push(ZEROS_CHUNK);
-    crc = crc32(ZEROS, crc);
+    crc = known?.[i] ?? crc32(ZEROS, crc);
+    if (known !== null && known.length === i) known.push(crc);
   }
   if (truncate) return Buffer.concat(parts);
   const trailer = Buffer.alloc(8);

@@ -181,6 +181,20 @@ describe("other limits", () => {
     assert.match(checkResultFile(path).problems[0]?.message ?? "", /not UTF-8 text/);
   });
 
+  it("objects and arrays past the limit of one file are refused where the limit is reached", () => {
+    assert.equal(RESULT_LIMITS.containers, 1_000_000);
+    // The outer array and ten of 99,999 empty arrays (100,000 each): one over, at the last.
+    const group = (k: number) => `[${Array(k).fill("[]").join(",")}]`;
+    const c = checkResultText(`[${Array(10).fill(group(99_999)).join(",")}]`, "many.json");
+    assert.equal(c.problems.length, 1);
+    assert.equal(c.problems[0]?.code, "ELIMIT");
+    assert.equal(c.problems[0]?.pointer, "/9/99998");
+    assert.match(c.problems[0]?.detail ?? "", /more than the limit of 1000000 objects and arrays \(containers\)/);
+    // One fewer is within the limit (and then refused as not a result).
+    const within = checkResultText(`[${[...Array(9).fill(group(99_999)), group(99_998)].join(",")}]`, "many.json");
+    assert.match(within.problems[0]?.message ?? "", /not a JSON object/);
+  });
+
   it("a lone surrogate is refused as not Unicode text", () => {
     const doc = crafted({ "/runs/4/params/wait": "blocking\ud800" });
     const c = checkResultText(JSON.stringify(doc), "s");

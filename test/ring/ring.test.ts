@@ -20,6 +20,7 @@ import {
   W_DATA,
   W_EPOCH,
   W_HEAD,
+  W_HEADER_BYTES,
   W_MAGIC,
   W_READER_CLOSED,
   W_TAIL,
@@ -94,6 +95,22 @@ describe("ring layout", () => {
     for (const bad of [0, 100, 255, 3000, 2 ** 31]) assert.throws(() => ringBytes(bad), RingError);
     assert.throws(() => initRing(new ArrayBuffer(4096), 0, 4096), /needs/);
     assert.throws(() => initRing(new ArrayBuffer(8192), 8, 4096), /multiple of 64/);
+  });
+
+  it("initRing clears the records unless the memory is fresh, and always the control block", () => {
+    const dirty = (): ArrayBuffer => new Uint8Array(ringBytes(4096)).fill(0xa5).buffer;
+    const cleared = initRing(dirty(), 0, 4096);
+    assert.ok(cleared.data.every((b) => b === 0));
+    const fresh = initRing(dirty(), 0, 4096, 3, true);
+    assert.ok(
+      fresh.data.every((b) => b === 0xa5),
+      "dataZeroed: the records are left as the kernel gave them",
+    );
+    assert.equal(fresh.words[W_VERSION], 1);
+    assert.equal(fresh.words[W_EPOCH], 3);
+    // Past the header words, the whole control block reads zero: positions, closed and sleeping flags.
+    assert.ok(fresh.words.subarray(W_HEADER_BYTES + 1, CONTROL_BYTES / 4).every((w) => w === 0));
+    assert.equal(attachRing(fresh.buffer, 0, 4096).capacity, 4096);
   });
 
   it("attach checks magic, version and the capacity this side was told", () => {
@@ -418,6 +435,101 @@ describe("ring waits", () => {
       check(reader.next(), 0, 8);
       wait.fail(new Error("done"));
     }
+  });
+
+  it("spin: the pending waits of a thread share one slice, which ends as soon as one is settled", async () => {
+    // 40 idle connections and one with a record: the record's wait must not sit behind 40 slices of
+    // 500 us, one per idle wait (counted as polls of the idle conditions, not timed).
+    let idlePolls = 0;
+    const idle = { ready: () => (idlePolls++, false), poll: () => (idlePolls++, false) };
+    const idleWaits = Array.from({ length: 40 }, () => {
+      const w = new RingWait(new Int32Array(256), 96, idle, { strategy: "spin", spinSliceUs: 500 });
+      void w.wait(false);
+      return w;
+    });
+    let ready = false;
+    const busy = new RingWait(new Int32Array(256), 96, { ready: () => ready }, { strategy: "spin" });
+    const settled = busy.wait(false);
+    ready = true;
+    const before = idlePolls;
+    await settled;
+    const polls = idlePolls - before;
+    assert.ok(polls <= 2 * idleWaits.length, `the idle waits were polled ${polls} times before the ready one settled`);
+    assert.equal(busy.waiting, false);
+    assert.ok(idleWaits.every((w) => w.waiting));
+    for (const w of idleWaits) w.fail(new Error("done"));
+    // Failed waits leave the loop: nothing polls them any more.
+    await new Promise((r) => setImmediate(r));
+    const after = idlePolls;
+    await new Promise((r) => setTimeout(r, 5));
+    assert.equal(idlePolls, after);
+  });
+
+  it("beside a pending wait, adaptive spends its budget in the thread's loop; the loop settles a sleeping wait", async () => {
+    let spinReady = false;
+    const spinner = new RingWait(new Int32Array(256), 96, { ready: () => spinReady }, { strategy: "spin" });
+    const spinning = spinner.wait();
+    // Adaptive with a 10 s budget, beside the spinning wait: wait() itself must not spin.
+    let polls = 0;
+    let adaptiveReady = false;
+    const adaptive = new RingWait(
+      new Int32Array(new SharedArrayBuffer(1024)),
+      96,
+      { ready: () => (polls++, adaptiveReady) },
+      { strategy: "adaptive", sleeper: "atomics", spinBudgetUs: 1e7 },
+    );
+    const a = adaptive.wait();
+    assert.ok(polls <= 1, `adaptive polled ${polls} times inside wait()`);
+    // A blocking wait asleep with a one-minute poll and nobody to wake it: only the loop can settle it.
+    let blockReady = false;
+    const words = new Int32Array(new SharedArrayBuffer(1024));
+    const block = new RingWait(
+      words,
+      96,
+      { ready: () => blockReady },
+      { strategy: "block", sleeper: "atomics", pollMs: 60_000 },
+    );
+    const b = block.wait();
+    assert.notEqual(words[96], 0, "asleep");
+    blockReady = true;
+    await b;
+    assert.equal(words[96], 0, "its sleeping flag cleared: the peer need not wake it");
+    adaptiveReady = true;
+    await a;
+    spinReady = true;
+    await spinning;
+    for (const w of [spinner, adaptive, block]) w.fail(new Error("done"));
+  });
+
+  it("adaptive learns: spins that end in sleep shrink the budget, a probe that succeeds restores it", async () => {
+    let polls = 0;
+    let readyAt = Infinity; // the condition holds from this poll on
+    const words = new Int32Array(new SharedArrayBuffer(1024));
+    const condition = { ready: () => ++polls >= readyAt };
+    // A 20 ms budget, so what one spin costs is seen in polls, not in a clock.
+    const wait = new RingWait(words, 96, condition, { strategy: "adaptive", sleeper: "atomics", spinBudgetUs: 20_000 });
+    const failingSpin = async (): Promise<number> => {
+      const before = polls;
+      const w = wait.wait();
+      const spent = polls - before;
+      readyAt = 0;
+      wait.poke();
+      await w;
+      readyAt = Infinity;
+      return spent;
+    };
+    const first = await failingSpin();
+    let last = first;
+    for (let i = 2; i <= 16; i++) last = await failingSpin();
+    assert.ok(last * 50 < first, `after 15 spins that failed, one spin polled ${last} times (the first ${first})`);
+    // Spins 17..31 stay short; the 32nd is a probe with the whole budget: it succeeds halfway.
+    for (let i = 17; i < 32; i++) await failingSpin();
+    readyAt = polls + Math.floor(first / 2);
+    await wait.wait();
+    readyAt = Infinity;
+    const after = await failingSpin();
+    assert.ok(after > first / 4, `after a probe that succeeded, a spin polled ${after} times (the first ${first})`);
+    wait.fail(new Error("done"));
   });
 
   it("refuses an unknown strategy and the atomics sleeper on memory that is not shared", () => {

@@ -339,15 +339,19 @@ async function openSideB(config: PeerConfig): Promise<TransportEnd> {
  * Side B over an end: echo (latency) or verify and time batches (throughput). `gone` is what to do
  * when side A's end goes away (a process exits; a worker thread ends).
  */
-export function fableChannelPeerOver(open: (config: PeerConfig) => Promise<TransportEnd>, gone: () => void): PeerMain {
+export function fableChannelPeerOver(
+  open: (config: PeerConfig) => Promise<TransportEnd>,
+  gone: (side: PeerSide) => void,
+): PeerMain {
   return async (side: PeerSide) => {
     const { config } = side;
     const size = config.size;
     const conn = new Connection(await open(config));
     side.stopData = () => conn.destroy();
+    side.onReset(() => conn.destroy());
     const whole = size <= conn.transport.maxRecordBytes;
     const failed = (err: unknown): void => {
-      if (isPeerLoss(err)) gone();
+      if (isPeerLoss(err)) gone(side);
       else side.fail(err);
     };
     let onEnd: (end: EndMessage) => void;
@@ -386,7 +390,7 @@ export function fableChannelPeerOver(open: (config: PeerConfig) => Promise<Trans
 }
 
 /** Side B in a forked process (peer.js). */
-export const fableChannelPeer: PeerMain = fableChannelPeerOver(openSideB, () => process.exit(0));
+export const fableChannelPeer: PeerMain = fableChannelPeerOver(openSideB, (side) => side.lost());
 
 /** What fable-worker.js gets as workerData. */
 export interface FableWorkerData {

@@ -145,8 +145,9 @@ export const netStreamPeer: PeerMain = async (side) => {
   await once(socket, "connect");
   if (typeof address === "number") socket.setNoDelay(true);
   // Side A gone: nothing left to do.
-  socket.on("error", () => process.exit(0));
-  socket.on("close", () => process.exit(0));
+  socket.on("error", () => side.lost());
+  socket.on("close", () => side.lost());
+  side.onReset(() => socket.destroy());
   side.stopData = () => socket.pause();
 
   if (config.mode === "latency") {

@@ -89,17 +89,46 @@ export function unexpected(msg: unknown): ProbeError {
   return new ProbeError("EPEER", `side B got an unexpected message from side A: ${text}`);
 }
 
-/** Side B's link to side A (process.send or parentPort.postMessage) and its ways out. */
+/**
+ * Side B's link to side A (process.send or parentPort.postMessage) and its ways out. A serving peer
+ * (peer.ts --serve) runs test after test in one process: there, side A going away ends the test,
+ * not the process, and `reset` releases what the test opened.
+ */
 export class PeerSide {
   /** Set by the mechanism: stop reading data (after an error). */
   stopData: () => void = () => undefined;
   private failed = false;
+  private readonly releases: Array<() => void> = [];
 
   constructor(
     readonly config: PeerConfig,
     private readonly native: NativeAddon,
     readonly send: (msg: FromPeer) => void,
+    private readonly serving = false,
   ) {}
+
+  /** Side A's end of the data path went away: a single-shot peer has nothing left to do. */
+  lost(): void {
+    if (!this.serving) process.exit(0);
+  }
+
+  /** What `reset` must close (a socket, a connection). */
+  onReset(fn: () => void): void {
+    this.releases.push(fn);
+  }
+
+  /** The test is over: later errors are nobody's business; everything the test opened is closed. */
+  reset(): void {
+    this.failed = true;
+    for (const fn of this.releases.reverse()) {
+      try {
+        fn();
+      } catch {
+        // Best effort: the serving peer checks its handles afterwards and says if any is left.
+      }
+    }
+    this.releases.length = 0;
+  }
 
   /** Pins side B; EPINNING names the CPU. Returns the CPU observed just after. */
   pin(scope: "thread" | "process"): number {

@@ -43,6 +43,11 @@ export class Supervisor {
     );
   }
 
+  /** A failure was recorded (the test's result is that failure). */
+  get hasFailed(): boolean {
+    return this.failure !== undefined;
+  }
+
   fail(err: unknown): void {
     if (this.failure !== undefined || this.closed) return;
     this.failure = toProbeError(err);

@@ -153,7 +153,9 @@ async function runSideA(ctx: SideAContext, mechanism: MechanismName, transport: 
   };
   let sendEnd: (end: EndMessage) => void;
   if (transport === "ipc") {
-    const child = forkPeer(config, sup, (msg) => control.handle(msg));
+    // A fresh side B per test: a reused one, with zeromq.js's process-wide context, failed its next
+    // test with EADDRINUSE after a throughput test (measured with `main.js --serve`).
+    const child = forkPeer(config, sup, (msg) => control.handle(msg), { fresh: true });
     sendEnd = (end) => child.send(end);
   } else {
     const worker = startWorker(config, sup, control);
@@ -318,6 +320,7 @@ export function zeromqPeer(onClosed: () => void = () => undefined): PeerMain {
       socket.close();
       onClosed();
     };
+    side.onReset(() => side.stopData());
     if (endpoint.startsWith("ipc://")) {
       // Ready only once the ZMTP handshake is done, as the net peers are once connected.
       const events = socket.events;

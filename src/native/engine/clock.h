@@ -18,7 +18,7 @@ struct clock_info {
 
 extern struct clock_info clk;
 
-/* Decides the source, calibrates and measures the overhead (~25 ms). */
+/* Decides the source, calibrates and measures the overhead (~25 ms); later calls do nothing. */
 void clock_init(void);
 
 static inline uint64_t clk_gettime_ns(void) {

@@ -2,6 +2,7 @@
   # Paths here are relative to this file (gyp resolves includes that way).
   "sources": [
     "main.c",
+    "serve.c",
     "supervisor.c",
     "report.c",
     "json.c",

@@ -6,6 +6,7 @@
  *                [--budget-ms 500] [--warmup-ms 100] [--max-samples 2000000]
  *                [--samples-out PATH] [--corrupt-at N]
  *   fable-engine --list | --version
+ *   fable-engine --serve     one test per stdin line (serve.c), for a whole bench run
  *
  * Exit codes: 0 the test ran, 3 it failed (reason in "error"), 2 bad arguments (EUSAGE).
  */
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "report.h"
+#include "serve.h"
 
 struct options {
   const char *mechanism, *mode, *size, *cpus, *budget_ms, *warmup_ms, *max_samples, *samples_out, *corrupt_at;
@@ -68,11 +70,12 @@ static void print_help(void) {
   fputs("usage: fable-engine --mechanism NAME --mode latency|throughput --size BYTES --cpus A,B\n"
         "                    [--budget-ms 500] [--warmup-ms 100] [--max-samples 2000000]\n"
         "                    [--samples-out PATH] [--corrupt-at N]\n"
-        "       fable-engine --list | --version\n",
+        "       fable-engine --list | --version\n"
+        "       fable-engine --serve   (one test per line of tab-separated arguments on stdin)\n",
         stdout);
 }
 
-int main(int argc, char **argv) {
+int run_invocation(int argc, char **argv) {
   struct options o = {0};
   struct config cfg = {
       .budget_ms = DEFAULT_BUDGET_MS,
@@ -159,4 +162,9 @@ int main(int argc, char **argv) {
   if (o.samples_out && !*o.samples_out) return report_usage(&cfg, "--samples-out needs a file path");
   cfg.samples_out = o.samples_out;
   return supervise(&cfg);
+}
+
+int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "--serve") == 0) return serve(run_invocation);
+  return run_invocation(argc, argv);
 }

@@ -23,6 +23,7 @@
 
 #include "clock.h"
 #include "report.h"
+#include "serve.h"
 #include "sync.h"
 
 #define DEADLINE_SLACK_MS 5000
@@ -200,7 +201,9 @@ int supervise(const struct config *cfg) {
   r.timeout_ticks = clk_ms_to_ticks(HARD_TIMEOUT_MS);
 
   param_str(&r, "verify", "sequence words + full pattern");
-  if (!(r.samples = map_shared(&r, cfg->max_samples * sizeof(uint64_t)))) return report_failure(cfg, pick_error(sh));
+  r.samples = served_samples(cfg->max_samples);
+  if (!r.samples && !(r.samples = map_shared(&r, cfg->max_samples * sizeof(uint64_t))))
+    return report_failure(cfg, pick_error(sh));
   if (cfg->mech->setup(&r)) return fatal_before_run(&r);
 
   sigset_t chld;
