@@ -55,14 +55,16 @@ const pad = (s, n) => String(s).padStart(n);
 console.log(
   `\n64 KiB one-way throughput, CPUs 0-1: each run's figure / the ${runs}-run median (* flagged in its result)`,
 );
-console.log(["mechanism".padEnd(22), "median".padStart(11), ...docs.map((_, i) => pad(`run ${i + 1}`, 16))].join(""));
+console.log(
+  ["mechanism".padEnd(22), "median".padStart(11), ...docs.map((_, i) => ` ${pad(`run ${i + 1}`, 16)}`)].join(""),
+);
 for (const row of rows) {
   const cells = docs.map((_, i) => {
     const c = row.cells.find((x) => x.run === i);
     if (c === undefined) return pad("failed", 16);
     return pad(`${formatRate(c.figure)} ${c.ratio.toFixed(2)}${c.flagged ? "*" : " "}${c.outlier ? "!" : " "}`, 16);
   });
-  console.log([row.mechanism.padEnd(22), pad(formatRate(row.median), 11), ...cells].join(""));
+  console.log([row.mechanism.padEnd(22), pad(formatRate(row.median), 11), ...cells.map((c) => ` ${c}`)].join(""));
 }
 console.log(`! more than ${STABILITY_TOLERANCE * 100} % off the median`);
 

@@ -207,7 +207,31 @@ export class Connection {
       this.#ctl = new PathControl(this.#host(), reconfigure);
       this.#tick = setInterval(() => this.#onTick(), reconfigure.tickMs ?? 5);
       this.#tick.unref();
+      if (reconfigure.role === "connector") void this.#awaitSetup(this.#ctl);
     }
+  }
+
+  /**
+   * The connector is ready once the listener's SETUP arrives: look as soon as the path is
+   * readable instead of at the next tick (up to tickMs later, on every connect by name).
+   */
+  async #awaitSetup(ctl: PathControl): Promise<void> {
+    let done = false;
+    const settled = ctl.ready.then(
+      () => void (done = true),
+      () => void (done = true),
+    );
+    const t = this.#rt;
+    while (!done && !this.#closed && !this.#transportClosed) {
+      try {
+        await Promise.race([t.readable({ spin: false }), settled]);
+      } catch {
+        return; // the path failed: the tick sees it, and ready's timeout
+      }
+      if (!done) this.#onTick();
+    }
+    // A wait of ours may still be armed: settle it (a reader of the application's re-checks).
+    if (t.waiting?.("read") === true) t.cancelWait?.("read");
   }
 
   /** The end written to (after a switch: the new path). */
@@ -799,14 +823,14 @@ export class Connection {
       this.#pathFailed(t.failure);
       return Promise.resolve();
     }
+    const waited = t.readable(hint).catch((err: unknown) => {
+      if (!this.#pathError(err)) throw err;
+    });
+    // Settled already (a spin found the record): no tick can have taken it meanwhile.
+    if (t.waiting?.("read") === false) return waited;
     // The control tick may take the record this wait is for: either wakes the caller.
     const parked = this.#readWaiters.wait();
-    return Promise.race([
-      t.readable(hint).catch((err: unknown) => {
-        if (!this.#pathError(err)) throw err;
-      }),
-      parked,
-    ]).finally(() => {
+    return Promise.race([waited, parked]).finally(() => {
       t.cancelWait?.("read");
     });
   }

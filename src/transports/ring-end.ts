@@ -161,6 +161,10 @@ export abstract class RingTransportEnd implements TransportEnd {
     (direction === "read" ? this.#readWait : this.#writeWait).cancel();
   }
 
+  waiting(direction: "read" | "write"): boolean {
+    return (direction === "read" ? this.#readWait : this.#writeWait).waiting;
+  }
+
   get ended(): boolean {
     return this.#reader.ended;
   }

@@ -111,6 +111,8 @@ export interface TransportEnd {
    * For a caller that stopped waiting, so that nothing keeps polling or stays armed for it.
    */
   cancelWait?(direction: "read" | "write"): void;
+  /** Optional, beside cancelWait: whether a readable() ("read") or writable() ("write") is pending. */
+  waiting?(direction: "read" | "write"): boolean;
   /**
    * Optional: whether this end's own handles (sockets) keep the event loop alive; default yes,
    * like a net.Socket's ref()/unref(). A wait in progress may still hold the loop on its own (a
