@@ -122,9 +122,10 @@ test("triggers: manual (CLI, API); both ends pinned onto one CPU mid-stream swit
       /^Cpus_allowed_list:\s*(\S+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "0";
     const original = [s.connector.pid, s.listener.pid].map((pid) => [pid, allowed(pid)] as const);
     const events = (await flowOf(s.flowId)).events.length;
-    const pinnedAt = Date.now();
-    for (const [pid] of original) execFileSync("taskset", ["-a", "-cp", "0", String(pid)]);
     const pinnedStart = performance.now();
+    for (const [pid] of original) execFileSync("taskset", ["-a", "-cp", "0", String(pid)]);
+    // Round trips count as pinned from when both ends are: until taskset returned they were still fast.
+    const pinnedAt = Date.now() + 1;
     const ev = await nextEvent(s.flowId, events, "contention", 5000);
     const switchMs = performance.now() - pinnedStart;
     assert.deepEqual(
