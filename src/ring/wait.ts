@@ -350,6 +350,18 @@ export class RingWait {
     this.#settle();
   }
 
+  /**
+   * Stops the sleeper (its native thread) while nothing waits; a later sleep makes a new one. For
+   * a side whose peer has ended: connections an application never closes must not each keep a
+   * thread (a listener of 100 such connections held 127 threads).
+   */
+  releaseSleeper(): void {
+    if (this.#pending !== undefined || this.#sleeper === undefined) return;
+    this.#sleeper.close();
+    this.#sleeper = undefined;
+    this.#armed = false;
+  }
+
   /** Settles a pending wait() if its condition holds now (after a local change). */
   poke(): void {
     if (this.#pending !== undefined && this.#condition.ready()) this.#settle();

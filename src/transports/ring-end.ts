@@ -133,7 +133,10 @@ export abstract class RingTransportEnd implements TransportEnd {
     } catch (err) {
       throw this.#translate(err);
     }
-    if (record === null && this.#reader.aborted) this.#peerAborted();
+    if (record === null) {
+      if (this.#reader.aborted) this.#peerAborted();
+      else if (this.#reader.ended) this.#readWait.releaseSleeper(); // nothing more will come
+    }
     return record;
   }
 

@@ -1,10 +1,11 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after } from "node:test";
+import { after, test } from "node:test";
 import { maxRecordBytes } from "../../src/ring/layout.js";
 import type { WaitStrategy } from "../../src/ring/wait.js";
-import { connectShm, ShmListener } from "../../src/transports/shm.js";
+import { connectShm, type ShmEnd, ShmListener } from "../../src/transports/shm.js";
 import { startPeer, transportModule } from "../kit/peer.js";
 import { runConformance } from "./conformance.js";
 
@@ -58,3 +59,29 @@ for (const wait of ["adaptive", "spin", "block"] as const satisfies readonly Wai
     },
   );
 }
+
+test("shm: an end whose peer ended lets its waiter thread go, even if the application never closes it", async () => {
+  const threads = (): number => readdirSync("/proc/self/task").length;
+  const path = socketPath();
+  const listener = await ShmListener.listen(path, { wait: "block" });
+  const ends: ShmEnd[] = [];
+  try {
+    const before = threads();
+    for (let i = 0; i < 8; i++) {
+      const [a, b] = await Promise.all([listener.accept(), connectShm(path, { wait: "block" })]);
+      ends.push(a, b);
+      // a sleeps for a record (its waiter thread starts), then b ends orderly; a is never closed.
+      const waiting = a.readable();
+      b.close();
+      await waiting;
+      assert.equal(a.next(), null);
+      assert.equal(a.ended, true);
+    }
+    // Each waiter thread ends when its sleeper is closed (asynchronously): give them a moment.
+    for (let i = 0; i < 100 && threads() > before + 1; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(threads() <= before + 1, `${threads() - before} threads more than before 8 ended connections`);
+  } finally {
+    for (const e of ends) e.destroy();
+    await listener.close();
+  }
+});
