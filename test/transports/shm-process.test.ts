@@ -148,30 +148,26 @@ describe("shm rendezvous", () => {
     const path = socketPath();
     const fake = await RendezvousListener.listen(path);
     const region = native.shmCreate("fable-test", 8192);
+    const [wakeA, wakeB] = native.wakePair();
+    const hello = (...words: number[]): Uint8Array => new Uint8Array(new Uint32Array([0x48534246, ...words]).buffer);
+    const fine = [region, wakeA, wakeB];
     try {
       const cases: [Uint8Array, number[], RegExp][] = [
-        [new Uint8Array([1, 2, 3]), [region], /not an shm hello/],
-        [
-          new Uint8Array(new Uint32Array([0x48534246, 1, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)]).buffer),
-          [],
-          /fds/,
-        ],
-        [
-          new Uint8Array(new Uint32Array([0x48534246, 9, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)]).buffer),
-          [region],
-          /version 9/,
-        ],
-        [new Uint8Array(new Uint32Array([0x48534246, 1, 3000, 0, 0, 4024, 8048]).buffer), [region], /ring of 3000/],
-        [
-          new Uint8Array(new Uint32Array([0x48534246, 1, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)]).buffer),
-          [region],
-          /region has 8192/,
-        ],
+        [new Uint8Array([1, 2, 3]), fine, /not an shm hello/],
+        [hello(2, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)), [], /0 fds/],
+        [hello(2, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)), [region], /1 fds/],
+        [hello(9, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)), fine, /version 9/],
+        // A listener of the futex-only protocol (version 1) is told apart from garbage.
+        [hello(1, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)), [region], /version 1, not 2/],
+        [hello(2, 3000, 0, 0, 4024, 8048), fine, /ring of 3000/],
+        [hello(2, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)), fine, /region has 8192/],
+        // A wake socket that is no datagram socket (here the region itself) is refused.
+        [hello(2, 2048, 0, 0, 1024 + 2048, 2 * (1024 + 2048)), [region, region, wakeB], /bad wake socket/],
       ];
-      for (const [hello, fds, message] of cases) {
+      for (const [bytes, fds, message] of cases) {
         const connecting = connectShm(path);
         const conn = await fake.accept();
-        conn.send(hello, fds);
+        conn.send(bytes, fds);
         await assert.rejects(connecting, { code: "EPROTOCOL", message });
         conn.destroy();
       }
@@ -180,7 +176,7 @@ describe("shm rendezvous", () => {
       const blank = native.shmCreate("fable-test", right);
       const connecting = connectShm(path);
       const conn = await fake.accept();
-      conn.send(new Uint8Array(new Uint32Array([0x48534246, 1, 2048, 0, 0, 1024 + 2048, right]).buffer), [blank]);
+      conn.send(hello(2, 2048, 0, 0, 1024 + 2048, right), [blank, wakeA, wakeB]);
       await assert.rejects(connecting, { code: "EPROTOCOL", message: /magic/ });
       conn.destroy();
       const { closeSync } = await import("node:fs");
@@ -192,7 +188,7 @@ describe("shm rendezvous", () => {
       quiet.destroy();
     } finally {
       const { closeSync } = await import("node:fs");
-      closeSync(region);
+      for (const fd of fine) closeSync(fd);
       await fake.close();
     }
   });
