@@ -28,6 +28,8 @@ export class WakeSocket {
   /** The watcher failed (the fd broke): sleepers rely on the poll interval alone. */
   #broken = false;
   #closed = false;
+  /** Whether armed sleepers keep the event loop alive (an unref'd connection's do not). */
+  #ref = true;
 
   constructor(fd: number) {
     this.fd = fd;
@@ -64,7 +66,7 @@ export class WakeSocket {
       this.#watcher = native.fdWatch(this.fd, native.fdEvents.readable, this.#rang);
     }
     // An armed sleeper keeps the process alive, as a waiter thread does; an idle socket does not.
-    if (this.#armed.length === 1) this.#watcher?.setRef(true);
+    if (this.#armed.length === 1 && this.#ref) this.#watcher?.setRef(true);
     // A peer that never rings (a bug, or hostile) delays a wait by at most pollMs: every armed
     // sleeper re-checks then. One unref'd interval per socket, not a timer per sleep.
     if (this.#pollTimer === undefined) {
@@ -93,6 +95,12 @@ export class WakeSocket {
     this.#watcher?.setRef(false);
     for (const fire of armed) fire();
   };
+
+  /** Whether armed sleepers keep the event loop alive (default true), like a socket's ref()/unref(). */
+  setRef(ref: boolean): void {
+    this.#ref = ref;
+    if (this.#armed.length > 0) this.#watcher?.setRef(ref);
+  }
 
   /** Stops watching and closes the socket; armed sleepers are dropped (their waits fail first). */
   close(): void {

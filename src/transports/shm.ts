@@ -84,6 +84,7 @@ export class ShmEnd extends RingTransportEnd {
   /** This end's wake socket, and the peer's (the end this end rings). */
   readonly #wake: WakeSocket;
   readonly #peerWakeFd: number;
+  readonly #sleepsOnSocket: boolean;
 
   /** @internal: made by ShmListener.accept() and connectShm(). */
   constructor(
@@ -96,6 +97,7 @@ export class ShmEnd extends RingTransportEnd {
     wake: { own: number; peer: number },
   ) {
     const wakeSocket = new WakeSocket(wake.own);
+    const onSocket = checkSleeper(options.sleeper) === "socket" && loadNative().capabilities.fdWatch;
     super(inbound, outbound, {
       trust: checkTrust(options.trust),
       label: `shm (${side}, peer pid ${connection.peer.pid})`,
@@ -104,9 +106,7 @@ export class ShmEnd extends RingTransportEnd {
         strategy: checkWait(options.wait),
         // The wake socket is watched by the event loop: one hand-off per wake-up, where a
         // futex needs a waiter thread and then the loop (a thread with no loop keeps the futex).
-        ...(checkSleeper(options.sleeper) === "socket" && loadNative().capabilities.fdWatch
-          ? { wakeSocket }
-          : { sleeper: "futex" as const }),
+        ...(onSocket ? { wakeSocket } : { sleeper: "futex" as const }),
         ...(options.spinBudgetUs !== undefined ? { spinBudgetUs: options.spinBudgetUs } : {}),
         ...(options.spinSliceUs !== undefined ? { spinSliceUs: options.spinSliceUs } : {}),
       },
@@ -118,14 +118,21 @@ export class ShmEnd extends RingTransportEnd {
     this.connection = connection;
     this.#wake = wakeSocket;
     this.#peerWakeFd = wake.peer;
+    this.#sleepsOnSocket = onSocket;
     connection.watch((error) => this.peerGone(error === undefined ? "its socket closed" : error.message));
   }
 
-  /** The liveness socket is this end's only handle; a sleeping waiter holds the loop while it waits. */
+  /** With the wake socket, an unref'd end's sleeping waits do not hold the loop (a waiter thread does). */
+  get unrefWaits(): boolean {
+    return this.#sleepsOnSocket;
+  }
+
+  /** The liveness socket and the wake socket are this end's handles. */
   setRef(ref: boolean): void {
     if (this.#region === undefined) return; // released: the socket was unref'd or destroyed then
     if (ref) this.connection.socket.ref();
     else this.connection.socket.unref();
+    this.#wake.setRef(ref);
   }
 
   protected release(aborted: boolean): void {

@@ -98,6 +98,48 @@ describe("shm transport between two Node processes", () => {
   });
 });
 
+describe("shm ends and the event loop", () => {
+  // A child connects, unrefs its end and sleeps in readable(): with the wake socket it exits by
+  // itself (nothing else holds its loop); a futex waiter thread would hold it.
+  const child = (path: string, sleeper: string): Promise<{ code: number | null; ms: number }> => {
+    const shm = new URL("../../src/transports/shm.js", import.meta.url).href;
+    const script =
+      `const { connectShm } = await import(${JSON.stringify(shm)});` +
+      `const end = await connectShm(${JSON.stringify(path)}, { wait: "block", sleeper: ${JSON.stringify(sleeper)} });` +
+      `end.setRef(false); void end.readable().catch(() => {}); process.stdout.write("waiting\\n");`;
+    const started = Date.now();
+    const p = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    const killer = setTimeout(() => p.kill("SIGKILL"), 3000);
+    return new Promise((resolve) =>
+      p.once("exit", (code) => {
+        clearTimeout(killer);
+        resolve({ code, ms: Date.now() - started });
+      }),
+    );
+  };
+
+  it("an unref'd end asleep on its wake socket lets the process exit; asleep on a waiter thread it does not", async () => {
+    const path = socketPath();
+    const listener = await ShmListener.listen(path, { wait: "block" });
+    const ends: ShmEnd[] = [];
+    try {
+      for (const [sleeper, exits] of [
+        ["socket", true],
+        ["futex", false],
+      ] as const) {
+        const accepting = listener.accept();
+        const exited = child(path, sleeper);
+        ends.push(await accepting);
+        const { code } = await exited;
+        assert.equal(code === 0, exits, `${sleeper}: exit code ${code} (null: still running after 3 s)`);
+      }
+    } finally {
+      for (const e of ends) e.destroy();
+      await listener.close();
+    }
+  });
+});
+
 describe("shm rendezvous", () => {
   const native = loadNative();
 
