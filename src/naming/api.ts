@@ -35,6 +35,7 @@ import type { Duplex } from "node:stream";
 import { Connection, type ConnectionOptions, openReconfigurable } from "../channel/connection.js";
 import type { PathSpec } from "../channel/paths.js";
 import type { ReconfigureOptions, SwitchEvent } from "../channel/reconfigure.js";
+import { SharedResumeEndpoint } from "../channel/resume-endpoint.js";
 import { FableError, UsageError } from "../errors.js";
 import { loadNative } from "../native/load.js";
 import type { WaitStrategy } from "../ring/wait.js";
@@ -311,7 +312,10 @@ async function listenName(name: string, options: ListenOptions): Promise<Listene
   const sources: Source[] = [];
   const endpoints: { shm?: NonNullable<Endpoints["shm"]>; unix?: string; tcp?: { host: string; port: number } } = {};
   const uids = [process.getuid?.() ?? 0, ...(options.allow ?? [])];
+  // One resume endpoint for all its connections (they outlive the listener: it closes after them).
+  const resume = new SharedResumeEndpoint({ dir: client.paths.runtimeDir });
   const cleanup = async (): Promise<void> => {
+    resume.close();
     await client.unregister(name);
     rmSync(dir, { recursive: true, force: true });
   };
@@ -341,10 +345,14 @@ async function listenName(name: string, options: ListenOptions): Promise<Listene
       sources.push(l);
       endpoints.tcp = l.address;
     }
-    const listener = new Listener(`xio://${name}`, sources, options, cleanup, reconfigureOptions(client, "listener"));
+    const listener = new Listener(`xio://${name}`, sources, options, cleanup, {
+      ...reconfigureOptions(client, "listener"),
+      resumeEndpoint: resume,
+    });
     await client.register(name, options.allow ?? [], endpoints, (err) => (listener.registrationLost = err));
     return listener;
   } catch (err) {
+    resume.close();
     await Promise.all(sources.map((s) => s.close()));
     rmSync(dir, { recursive: true, force: true });
     throw err;
