@@ -7,9 +7,12 @@
  *
  * This is on the hot path of every message, so it allocates nothing per record: entries are
  * numbers in typed-array rings (slab, offset, length, flags), and payload copies go into slabs
- * of SLAB_BYTES (a record above a quarter of a slab gets a slab of its own). A slab is dropped
- * once every record in it was acknowledged, except one kept for reuse. (With one object and one ArrayBuffer per record, kept
- * a few ms until acknowledged, the garbage collector took a quarter of a message's time in a profile.)
+ * that start at FIRST_SLAB_BYTES and double up to SLAB_BYTES (a record above a quarter of that gets
+ * a slab of its own). A slab is dropped once every record in it was acknowledged, except one
+ * SLAB_BYTES slab kept for reuse. (With one object and one ArrayBuffer per record, kept a few ms
+ * until acknowledged, the garbage collector took a quarter of a message's time in a profile; a
+ * whole 1 MiB slab and 1,024 entries for every connection made a listener of short connections
+ * spend its time zeroing memory and collecting it.)
  */
 
 export interface KeptRecord {
@@ -19,6 +22,8 @@ export interface KeptRecord {
 }
 
 const SLAB_BYTES = 1024 * 1024;
+const FIRST_SLAB_BYTES = 4096;
+const FIRST_ENTRIES = 64;
 
 /** A slab of copies, with how many kept records it holds. */
 interface Slab {
@@ -40,11 +45,13 @@ export class Retention {
   // while its place is reserved and not filled.
   #head = 0;
   #count = 0;
-  #slabOf: (Slab | undefined)[] = new Array<Slab | undefined>(1024).fill(undefined);
-  #offset = new Int32Array(1024);
-  #length = new Int32Array(1024);
-  #flags = new Int32Array(1024);
+  #slabOf: (Slab | undefined)[] = new Array<Slab | undefined>(FIRST_ENTRIES).fill(undefined);
+  #offset = new Int32Array(FIRST_ENTRIES);
+  #length = new Int32Array(FIRST_ENTRIES);
+  #flags = new Int32Array(FIRST_ENTRIES);
   #current: Slab | undefined;
+  /** Bytes of the next slab made. */
+  #slabBytes = FIRST_SLAB_BYTES;
   /** One emptied slab kept for reuse: a steady stream then allocates (and collects) none. */
   #spare: Slab | undefined;
 
@@ -103,9 +110,11 @@ export class Retention {
       slab = { bytes: source.slice(start, start + n), live: 0, used: n };
     } else {
       let current = this.#current;
-      if (current === undefined || current.used + n > SLAB_BYTES) {
-        if (current !== undefined && current.live === 0 && current.lent === undefined) this.#spare ??= current;
-        current = this.#spare ?? { bytes: new Uint8Array(SLAB_BYTES), live: 0, used: 0 };
+      if (current === undefined || current.used + n > current.bytes.length) {
+        if (current?.live === 0 && current.lent === undefined && current.bytes.length === SLAB_BYTES) {
+          this.#spare ??= current;
+        }
+        current = this.#spare ?? this.#newSlab(n);
         if (current === this.#spare) this.#spare = undefined;
         current.used = 0;
         this.#current = current;
@@ -123,6 +132,13 @@ export class Retention {
     this.#length[at] = n;
     this.#flags[at] = flags;
     this.bytes += n;
+  }
+
+  /** A fresh slab for records of at most SLAB_BYTES / 4: the next size, then the one after is twice it. */
+  #newSlab(n: number): Slab {
+    const size = Math.max(this.#slabBytes, n);
+    this.#slabBytes = Math.min(SLAB_BYTES, this.#slabBytes * 2);
+    return { bytes: new Uint8Array(size), live: 0, used: 0 };
   }
 
   /** Drops the copy at ring index `at` (filled). */
