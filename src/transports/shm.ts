@@ -9,9 +9,9 @@
  *
  * Rendezvous (./rendezvous.ts): the listener creates the region for each connection (sealed:
  * it can neither shrink nor grow), initialises both rings, and sends the region's fd with a hello
- * (ring size, offsets, epoch) by SCM_RIGHTS, together with the two ends' wake sockets (the end
- * the connector rings, and the connector's own); the connector checks the hello against what it
- * received before mapping it. The unix socket then stays open as the liveness channel: its end
+ * (ring size, offsets, epoch) by SCM_RIGHTS, together with the connector's wake socket (one end
+ * of a datagram socketpair; the listener keeps the other); the connector checks the hello against
+ * what it received before mapping it. The unix socket then stays open as the liveness channel: its end
  * without an orderly close in the rings means the peer died (EPEER), which ends every wait at
  * once. The listener's ring size counts for both directions.
  *
@@ -66,8 +66,11 @@ export const SHM_SLEEPERS: readonly ShmSleeper[] = Object.freeze(["socket", "fut
 
 export const DEFAULT_SHM_RING_BYTES = 1024 * 1024;
 const HELLO_MAGIC = 0x48534246; // "FBSH"
-/** 2: the hello carries the wake sockets (fds: region, the listener's doorbell, the connector's socket). */
-const HELLO_VERSION = 2;
+/**
+ * 3: the hello carries the region and the connector's wake socket (2: also a second pair's end,
+ * the listener's doorbell; one pair serves both ways, two sockets fewer to make and close).
+ */
+const HELLO_VERSION = 3;
 const HELLO_WORDS = 7;
 
 /** One end of an shm connection. */
@@ -81,9 +84,13 @@ export class ShmEnd extends RingTransportEnd {
   /** The rendezvous socket, kept open as the liveness channel. */
   readonly connection: RendezvousConnection;
   #region: ArrayBuffer | undefined;
-  /** This end's wake socket, and the peer's (the end this end rings). */
+  /**
+   * This end's wake socket: one end of a datagram socketpair whose other end is the peer's. It
+   * receives the peer's rings and sends this end's to the peer (a connected pair delivers each
+   * datagram to the other end only); each end owns its own open file description, so a peer
+   * cannot change how this end's socket behaves, and every send and receive is MSG_DONTWAIT.
+   */
   readonly #wake: WakeSocket;
-  readonly #peerWakeFd: number;
   readonly #sleepsOnSocket: boolean;
 
   /** @internal: made by ShmListener.accept() and connectShm(). */
@@ -94,14 +101,14 @@ export class ShmEnd extends RingTransportEnd {
     connection: RendezvousConnection,
     options: ShmOptions,
     side: "listener" | "connector",
-    wake: { own: number; peer: number },
+    wakeFd: number,
   ) {
-    const wakeSocket = new WakeSocket(wake.own);
+    const wakeSocket = new WakeSocket(wakeFd);
     const onSocket = checkSleeper(options.sleeper) === "socket" && loadNative().capabilities.fdWatch;
     super(inbound, outbound, {
       trust: checkTrust(options.trust),
       label: `shm (${side}, peer pid ${connection.peer.pid})`,
-      peerWakeFd: wake.peer,
+      peerWakeFd: wakeFd,
       wait: {
         strategy: checkWait(options.wait),
         // The wake socket is watched by the event loop: one hand-off per wake-up, where a
@@ -117,7 +124,6 @@ export class ShmEnd extends RingTransportEnd {
     this.epoch = inbound.words[W_EPOCH] ?? 0;
     this.connection = connection;
     this.#wake = wakeSocket;
-    this.#peerWakeFd = wake.peer;
     this.#sleepsOnSocket = onSocket;
     connection.watch((error) => this.peerGone(error === undefined ? "its socket closed" : error.message));
   }
@@ -148,7 +154,6 @@ export class ShmEnd extends RingTransportEnd {
     if (region !== undefined) loadNative().shmUnmap(region);
     // The rings are closed: nothing rings the peer after this (a reused fd number must not get a byte).
     this.#wake.close();
-    closeSync(this.#peerWakeFd);
   }
 }
 
@@ -209,10 +214,8 @@ export class ShmListener {
       const ring = ringBytes(this.#capacity);
       const regionBytes = 2 * ring;
       const fd = native.shmCreate("fable-shm", regionBytes);
-      // Each end's wake socket: [its own end, the end its peer rings]. The connector's pair is made
-      // here too, so one hello carries everything; we keep only the ends that are ours.
-      const [listenerOwn, listenerBell] = native.wakePair();
-      const [connectorOwn, connectorBell] = native.wakePair();
+      // The wake sockets: one pair, an end each (each rings the other through its own).
+      const [listenerWake, connectorWake] = native.wakePair();
       let region: ArrayBuffer | undefined;
       let handedOver = false;
       try {
@@ -222,25 +225,18 @@ export class ShmListener {
         const toConnector = initRing(region, 0, this.#capacity, epoch, true);
         const toListener = initRing(region, ring, this.#capacity, epoch, true);
         const hello = new Uint32Array([HELLO_MAGIC, HELLO_VERSION, this.#capacity, epoch, 0, ring, regionBytes]);
-        connection.send(new Uint8Array(hello.buffer), [fd, listenerBell, connectorOwn]);
+        connection.send(new Uint8Array(hello.buffer), [fd, connectorWake]);
         handedOver = true;
-        return new ShmEnd(region, toListener, toConnector, connection, this.#options, "listener", {
-          own: listenerOwn,
-          peer: connectorBell,
-        });
+        return new ShmEnd(region, toListener, toConnector, connection, this.#options, "listener", listenerWake);
       } catch (err) {
         // The connector went away during the rendezvous: wait for the next one.
         if (region !== undefined) native.shmUnmap(region);
         connection.destroy();
-        if (!handedOver) {
-          closeSync(listenerOwn);
-          closeSync(connectorBell);
-        }
+        if (!handedOver) closeSync(listenerWake);
         if (!(err instanceof TransportError && err.code === "EPEER")) throw err;
       } finally {
         closeSync(fd);
-        closeSync(listenerBell);
-        closeSync(connectorOwn);
+        closeSync(connectorWake);
       }
     }
   }
@@ -281,22 +277,17 @@ export async function connectShm(path: string, options: ShmOptions = {}): Promis
         `the listener at ${path} speaks shm version ${version}, not ${HELLO_VERSION}`,
       );
     }
-    const [fd, listenerBell, connectorOwn] = fds;
-    if (fds.length !== 3 || fd === undefined || listenerBell === undefined || connectorOwn === undefined) {
+    const [fd, wakeFd] = fds;
+    if (fds.length !== 2 || fd === undefined || wakeFd === undefined) {
       throw new TransportError(
         "EPROTOCOL",
-        `the listener at ${path} sent ${fds.length} fds with its hello, not 3 (region, wake sockets)`,
+        `the listener at ${path} sent ${fds.length} fds with its hello, not 2 (region, wake socket)`,
       );
     }
-    for (const wakeFd of [listenerBell, connectorOwn]) {
-      try {
-        native.wakeCheck(wakeFd);
-      } catch (err) {
-        throw new TransportError(
-          "EPROTOCOL",
-          `the listener at ${path} sent a bad wake socket: ${(err as Error).message}`,
-        );
-      }
+    try {
+      native.wakeCheck(wakeFd);
+    } catch (err) {
+      throw new TransportError("EPROTOCOL", `the listener at ${path} sent a bad wake socket: ${(err as Error).message}`);
     }
     const ring = ringBytes(capacityOrFail(capacity, path));
     const size = native.shmSize(fd);
@@ -310,11 +301,8 @@ export async function connectShm(path: string, options: ShmOptions = {}): Promis
     try {
       const toConnector = attachRing(region, 0, capacity as number);
       const toListener = attachRing(region, ring, capacity as number);
-      const end = new ShmEnd(region, toConnector, toListener, connection, options, "connector", {
-        own: connectorOwn,
-        peer: listenerBell,
-      });
-      fds = [fd]; // the wake sockets are the end's now
+      const end = new ShmEnd(region, toConnector, toListener, connection, options, "connector", wakeFd);
+      fds = [fd]; // the wake socket is the end's now
       return end;
     } catch (err) {
       native.shmUnmap(region);

@@ -168,6 +168,36 @@ describe("shm rendezvous", () => {
     assert.equal(existsSync(path), false, "close() removes the socket file");
   });
 
+  it("the hello hands over the region and one wake socket, paired with the listener end's own", async () => {
+    const path = socketPath();
+    const listener = await ShmListener.listen(path, { ringBytes: 4096 });
+    const { closeSync } = await import("node:fs");
+    let fds: number[] = [];
+    try {
+      const connecting = connectRendezvous(path);
+      const accepting = listener.accept();
+      const conn = await connecting;
+      const hello = await conn.receive();
+      fds = hello.fds;
+      const end = await accepting;
+      try {
+        assert.equal(new Uint32Array(hello.data.slice().buffer)[1], 3, "hello version");
+        assert.equal(fds.length, 2, "region and the connector's wake socket");
+        native.wakeCheck(fds[1]!);
+        // Connected to the listener end's socket: a ring goes through while that end is open...
+        assert.equal(native.wakeSend(fds[1]!), 0);
+      } finally {
+        end.destroy();
+        conn.destroy();
+      }
+      // ...and is refused once its end released it (it was that end's own, not a spare pair's).
+      assert.notEqual(native.wakeSend(fds[1]!), 0);
+    } finally {
+      for (const fd of fds) closeSync(fd);
+      await listener.close();
+    }
+  });
+
   it("accepts only allowed uids, on both sides", async () => {
     const uid = process.getuid?.() ?? 0;
     const path = socketPath();
@@ -192,19 +222,22 @@ describe("shm rendezvous", () => {
     const region = native.shmCreate("fable-test", 8192);
     const [wakeA, wakeB] = native.wakePair();
     const hello = (...words: number[]): Uint8Array => new Uint8Array(new Uint32Array([0x48534246, ...words]).buffer);
-    const fine = [region, wakeA, wakeB];
+    const fine = [region, wakeA];
     try {
       const cases: [Uint8Array, number[], RegExp][] = [
         [new Uint8Array([1, 2, 3]), fine, /not an shm hello/],
-        [hello(2, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)), [], /0 fds/],
-        [hello(2, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)), [region], /1 fds/],
+        [hello(3, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)), [], /0 fds/],
+        [hello(3, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)), [region], /1 fds/],
+        // Version 2's three fds (a second wake pair's end) are refused, not half used.
+        [hello(3, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)), [region, wakeA, wakeB], /3 fds with its hello, not 2/],
         [hello(9, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)), fine, /version 9/],
-        // A listener of the futex-only protocol (version 1) is told apart from garbage.
-        [hello(1, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)), [region], /version 1, not 2/],
-        [hello(2, 3000, 0, 0, 4024, 8048), fine, /ring of 3000/],
-        [hello(2, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)), fine, /region has 8192/],
+        // Listeners of older protocols (1: futex only; 2: two wake pairs) are told apart from garbage.
+        [hello(1, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)), [region], /version 1, not 3/],
+        [hello(2, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)), [region, wakeA, wakeB], /version 2, not 3/],
+        [hello(3, 3000, 0, 0, 4024, 8048), fine, /ring of 3000/],
+        [hello(3, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)), fine, /region has 8192/],
         // A wake socket that is no datagram socket (here the region itself) is refused.
-        [hello(2, 2048, 0, 0, 1024 + 2048, 2 * (1024 + 2048)), [region, region, wakeB], /bad wake socket/],
+        [hello(3, 2048, 0, 0, 1024 + 2048, 2 * (1024 + 2048)), [region, region], /bad wake socket/],
       ];
       for (const [bytes, fds, message] of cases) {
         const connecting = connectShm(path);
@@ -218,7 +251,7 @@ describe("shm rendezvous", () => {
       const blank = native.shmCreate("fable-test", right);
       const connecting = connectShm(path);
       const conn = await fake.accept();
-      conn.send(hello(2, 2048, 0, 0, 1024 + 2048, right), [blank, wakeA, wakeB]);
+      conn.send(hello(3, 2048, 0, 0, 1024 + 2048, right), [blank, wakeA]);
       await assert.rejects(connecting, { code: "EPROTOCOL", message: /magic/ });
       conn.destroy();
       const { closeSync } = await import("node:fs");
@@ -230,7 +263,7 @@ describe("shm rendezvous", () => {
       quiet.destroy();
     } finally {
       const { closeSync } = await import("node:fs");
-      for (const fd of fine) closeSync(fd);
+      for (const fd of [region, wakeA, wakeB]) closeSync(fd);
       await fake.close();
     }
   });
