@@ -1264,7 +1264,10 @@ export class Connection {
   destroy(error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#failSends(error ?? new ConnectionClosedError(`connection ${this.id} was destroyed`));
+    // (No error, with its stack, is made where no send is queued: the usual orderly end.)
+    if (this.#sendQueue.length > 0) {
+      this.#failSends(error ?? new ConnectionClosedError(`connection ${this.id} was destroyed`));
+    }
     // (Buffers forwarded downstream were spent already: "committed".)
     this.#slots.drain((b) => {
       if (b !== null && b.state === "open") b.retire("released");

@@ -173,6 +173,7 @@ export class PathControl {
   readonly #timeoutMs: number;
   #setReady!: () => void;
   #failReady!: (err: Error) => void;
+  #readySettled = false;
   #resumeEndpoint: Endpoint | undefined;
   /** Lets go of this connection's place at a shared resume endpoint. */
   #resumeRelease: (() => void) | undefined;
@@ -197,7 +198,11 @@ export class PathControl {
       this.#setReady = resolve;
       this.#failReady = reject;
     });
-    this.ready.catch(() => undefined);
+    // (Settled either way: a rejection nobody awaits is no crash.) close() then makes no error.
+    const settled = (): void => {
+      this.#readySettled = true;
+    };
+    void this.ready.then(settled, settled);
     if (options.role === "listener") void this.#openResume();
     else {
       const timer = setTimeout(
@@ -501,7 +506,9 @@ export class PathControl {
     const offer = this.#offer;
     this.#offer = undefined;
     offer?.abort(new ReconfigureError(`connection ${this.#host.id} closed during a switch`));
-    this.#failReady(new ReconfigureError(`connection ${this.#host.id} closed before it was ready`));
+    if (!this.#readySettled) {
+      this.#failReady(new ReconfigureError(`connection ${this.#host.id} closed before it was ready`));
+    }
     void this.#resumeEndpoint?.close();
     this.#resumeRelease?.();
     for (const w of this.#resumeWaiters) w();

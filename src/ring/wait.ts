@@ -238,7 +238,8 @@ export class RingWait {
   readonly #makeSleeper: SleeperFactory;
   #sleeper: Sleeper | undefined;
   #pending: { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void } | undefined;
-  #error: Error | undefined;
+  /** Set by fail(); a function until first needed (an orderly close mostly rejects no wait). */
+  #error: Error | (() => Error) | undefined;
   readonly #entry: Pending;
   /** The sleeper is armed and will call back (once). */
   #armed = false;
@@ -283,7 +284,7 @@ export class RingWait {
    * the synchronous spin: adaptive sleeps at once, spin polls only from the event loop.
    */
   wait(spin = true): Promise<void> {
-    if (this.#error !== undefined) return Promise.reject(this.#error);
+    if (this.#error !== undefined) return Promise.reject(this.#failure());
     if (this.#pending !== undefined) return this.#pending.promise;
     const strategy = this.strategy;
     const condition = this.#condition;
@@ -303,7 +304,7 @@ export class RingWait {
     }
     if (ready) {
       // The condition may have failed the side (a corrupt peer) while it was checked.
-      return this.#error === undefined ? RESOLVED : Promise.reject(this.#error);
+      return this.#error === undefined ? RESOLVED : Promise.reject(this.#failure());
     }
     let resolve!: () => void;
     let reject!: (e: Error) => void;
@@ -336,8 +337,12 @@ export class RingWait {
     return this.#pending !== undefined;
   }
 
-  /** Rejects the pending and every later wait() with `error`, and stops the sleeper. */
-  fail(error: Error): void {
+  /**
+   * Rejects the pending and every later wait() with `error`, and stops the sleeper. A function is
+   * called only when a wait is rejected (at most once): no error, with its stack, is made for an
+   * end closed with no wait pending.
+   */
+  fail(error: Error | (() => Error)): void {
     if (this.#error !== undefined) return;
     this.#error = error;
     pendingWaits.delete(this.#entry);
@@ -345,7 +350,14 @@ export class RingWait {
     this.#sleeper = undefined;
     const pending = this.#pending;
     this.#pending = undefined;
-    pending?.reject(error);
+    pending?.reject(this.#failure());
+  }
+
+  /** The error given to fail(), made now if it was given as a function. */
+  #failure(): Error {
+    let error = this.#error as Error | (() => Error);
+    if (typeof error === "function") this.#error = error = error();
+    return error;
   }
 
   /**

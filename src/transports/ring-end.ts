@@ -181,7 +181,7 @@ export abstract class RingTransportEnd implements TransportEnd {
 
   close(): void {
     if (this.#done) return;
-    this.#finish(false, new TransportError("ECLOSED", `${this.label}: closed while waiting`));
+    this.#finish(false, () => new TransportError("ECLOSED", `${this.label}: closed while waiting`));
   }
 
   destroy(error?: Error): void {
@@ -192,7 +192,10 @@ export abstract class RingTransportEnd implements TransportEnd {
           ? error
           : new TransportError("ECLOSED", `${this.label}: destroyed: ${error.message}`, { cause: error });
     }
-    this.#finish(true, this.#failure ?? new TransportError("ECLOSED", `${this.label}: destroyed while waiting`));
+    this.#finish(
+      true,
+      this.#failure ?? (() => new TransportError("ECLOSED", `${this.label}: destroyed while waiting`)),
+    );
   }
 
   /**
@@ -272,7 +275,8 @@ export abstract class RingTransportEnd implements TransportEnd {
     return error;
   }
 
-  #finish(abort: boolean, reason: TransportError): void {
+  /** `reason` rejects pending waits; as a function it is made only if one is pending (see RingWait.fail). */
+  #finish(abort: boolean, reason: TransportError | (() => TransportError)): void {
     if (this.#done) return;
     this.#done = true;
     // Tell the peer first (it may be asleep), then stop our own waiters, then let go of the memory.

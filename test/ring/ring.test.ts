@@ -386,6 +386,30 @@ describe("ring waits", () => {
     }
   });
 
+  it("fail() with a function makes the error only when a wait is rejected, and only once", async () => {
+    const { reader, memory } = ring(4096);
+    let made = 0;
+    const reason = (): Error => {
+      made++;
+      return new Error("closed while waiting");
+    };
+    // No wait pending (an orderly close): no error is made.
+    const idle = new RingWait(memory.words, 384 / 4, reader, { strategy: "block" });
+    idle.fail(reason);
+    assert.equal(made, 0);
+    // A later wait gets it, made now; every later one the same error.
+    const first = await idle.wait().catch((e: unknown) => e);
+    assert.match((first as Error).message, /closed while waiting/);
+    assert.equal(await idle.wait().catch((e: unknown) => e), first);
+    assert.equal(made, 1);
+    // A pending wait is rejected with it at once.
+    const busy = new RingWait(memory.words, 384 / 4, reader, { strategy: "block" });
+    const pending = busy.wait();
+    busy.fail(reason);
+    assert.equal(made, 2);
+    await assert.rejects(pending, /closed while waiting/);
+  });
+
   it("atomics sleeper (SharedArrayBuffer) and spin: woken by publish; fail() rejects a pending wait", async () => {
     for (const strategy of ["block", "spin", "adaptive"] as const) {
       const { writer, reader, memory } = ring(4096, { shared: true });
