@@ -14,7 +14,7 @@
  *   the process alive, and is closed, directory and all, once its owner let go (close()) and every
  *   registration was released; a registration after that opens a fresh one.
  */
-import { randomBytes, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,7 +22,7 @@ import type { TransportListener } from "../transports/net-listener.js";
 import { listenTcp } from "../transports/tcp.js";
 import type { TransportEnd } from "../transports/transport.js";
 import { listenUnix } from "../transports/unix.js";
-import { HELLO_TIMEOUT_MS, type PathAddress, readHelloToken, TOKEN_BYTES } from "./paths.js";
+import { HELLO_TIMEOUT_MS, type PathAddress, randomToken, readHelloToken } from "./paths.js";
 
 /** Bytes of a token that name its registration. */
 const ROUTE_BYTES = 8;
@@ -67,7 +67,7 @@ export class SharedResumeEndpoint {
 
   /** Routes dials with the returned token to `onEnd` (a fresh, proven end each time) until released. */
   async register(onEnd: (end: TransportEnd) => void): Promise<ResumeRegistration> {
-    const token = Uint8Array.from(randomBytes(TOKEN_BYTES));
+    const token = randomToken();
     const key = routeKey(token);
     this.#routes.set(key, { token, onEnd });
     const open = (this.#open ??= this.#start());

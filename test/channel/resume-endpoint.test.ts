@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, test } from "node:test";
 import { type Connection, openReconfigurable } from "../../src/channel/connection.js";
-import { dialEndpoint, type PathAddress } from "../../src/channel/paths.js";
+import { dialEndpoint, type PathAddress, randomToken, TOKEN_BYTES } from "../../src/channel/paths.js";
 import type { SwitchEvent } from "../../src/channel/reconfigure.js";
 import { SharedResumeEndpoint } from "../../src/channel/resume-endpoint.js";
 import { ShmEnd } from "../../src/transports/shm.js";
@@ -24,6 +24,24 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 let n = 0;
+
+test("tokens from the pool: each its own memory, all different, across refills", () => {
+  const seen = new Set<string>();
+  const tokens: Uint8Array[] = [];
+  for (let i = 0; i < 1000; i++) {
+    const t = randomToken();
+    assert.equal(t.length, TOKEN_BYTES);
+    assert.equal(t.buffer.byteLength, TOKEN_BYTES, "a copy, not a view of the pool");
+    seen.add(Buffer.from(t).toString("hex"));
+    tokens.push(t);
+  }
+  assert.equal(seen.size, 1000);
+  // Not all zero (the pool is filled before use) and not changed by later draws.
+  const first = Buffer.from(tokens[0]!).toString("hex");
+  assert.notEqual(first, "00".repeat(TOKEN_BYTES));
+  randomToken();
+  assert.equal(Buffer.from(tokens[0]!).toString("hex"), first);
+});
 
 async function pair(shared: SharedResumeEndpoint): Promise<[Connection, Connection]> {
   const listener = await listenUnix(join(dir, `p${n++}.sock`));
