@@ -9,6 +9,8 @@
 //   --names N     names registered first (default 10000)
 //   --lanes N     connections in flight at once: one timing lane + N-1 load lanes (default 8)
 //   --cpu-prof D  the daemon, the listener and the echo server write V8 CPU profiles into D
+// Also prints the CPU time (user+sys) per connect of the connecting process, the listener and the
+// daemon over the timed window.
 /* global URL, setTimeout */
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -181,6 +183,13 @@ try {
     });
 
   const rssStart = rss();
+  // CPU time (user + system) over the timed window: what a connect costs each process, a figure
+  // that the machine's load disturbs less than the times and the rate (which wait for a CPU).
+  const cpuOf = (pid) => {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) / 100) * 1e6; // clock ticks (USER_HZ 100) -> µs
+  };
+  const cpuStart = { self: process.cpuUsage(), listener: cpuOf(listener.pid), daemon: cpuOf(daemon.pid) };
   let rssMiddle = rssStart;
   const start = Date.now();
   const end = start + seconds * 1000;
@@ -221,6 +230,12 @@ try {
   };
   await Promise.all(Array.from({ length: lanes }, (_, i) => lane(i === 0)));
   const elapsed = (Date.now() - start) / 1000;
+  const selfCpu = process.cpuUsage(cpuStart.self);
+  const cpu = {
+    self: selfCpu.user + selfCpu.system,
+    listener: cpuOf(listener.pid) - cpuStart.listener,
+    daemon: cpuOf(daemon.pid) - cpuStart.daemon,
+  };
   const connects = byName.length + loadTimes.length;
   // Let the last flow reports and closes land before the last look.
   await new Promise((r) => setTimeout(r, 1000));
@@ -256,6 +271,10 @@ try {
     `by name got: ${[...got].map(([k, n]) => `${k} ${((100 * n) / connects).toFixed(1)} %`).join(", ")} (the daemon's answer is kept by the client for 1 s)`,
   );
   console.log(`ratio of p50s: ${(pct(byName, 50) / pct(rawTimes, 50)).toFixed(2)} (goal: at most 2)`);
+  const perConnect = (us) => `${(us / connects).toFixed(0)} µs`;
+  console.log(
+    `CPU per connect by name (user+sys): connector ${perConnect(cpu.self)} (this process, lane 0's comparisons included), listener ${perConnect(cpu.listener)}, daemon ${perConnect(cpu.daemon)}`,
+  );
   console.log(`daemon RSS: start ${mib(rssStart)}, middle ${mib(rssMiddle)}, end ${mib(rssEnd)}`);
   holder.close();
   await client.request({ type: "stop" });

@@ -287,7 +287,10 @@ export async function connectShm(path: string, options: ShmOptions = {}): Promis
     try {
       native.wakeCheck(wakeFd);
     } catch (err) {
-      throw new TransportError("EPROTOCOL", `the listener at ${path} sent a bad wake socket: ${(err as Error).message}`);
+      throw new TransportError(
+        "EPROTOCOL",
+        `the listener at ${path} sent a bad wake socket: ${(err as Error).message}`,
+      );
     }
     const ring = ringBytes(capacityOrFail(capacity, path));
     const size = native.shmSize(fd);
