@@ -48,7 +48,8 @@ export async function listenNet<Address>(
   const server = layer?.createServer() ?? net.createServer({ allowHalfOpen: true });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(listen, () => {
+    // exclusive: in a node:cluster worker, its own socket (not one the primary holds and hands out).
+    server.listen({ ...listen, exclusive: true }, () => {
       server.off("error", reject);
       resolve();
     });

@@ -270,7 +270,8 @@ export class RendezvousListener {
       try {
         await new Promise<void>((resolve, reject) => {
           server.once("error", reject);
-          server.listen(path, () => {
+          // exclusive: in a node:cluster worker, its own socket (not one the primary holds and hands out).
+          server.listen({ path, exclusive: true }, () => {
             server.off("error", reject);
             resolve();
           });
