@@ -340,12 +340,13 @@ function transparentConnector(target: Target): Connector {
   };
 }
 
-/** This end's address as a socket to `target` reports it: the loopback of the family asked for. */
+/**
+ * This end's address as a socket to `target` reports it: the loopback of the family asked for, and
+ * port 0 (a fable connection has no port of its own; node:net always gives a TCP socket a number).
+ */
 function localOf(target: Target): PeerAddress {
   const family = target.remote.family;
-  return family === undefined
-    ? target.remote
-    : { address: family === "IPv6" ? "::1" : "127.0.0.1", port: undefined, family };
+  return family === undefined ? target.remote : { address: family === "IPv6" ? "::1" : "127.0.0.1", port: 0, family };
 }
 
 /** tls.connect's options from its argument forms: (options), (port[, host][, options]), (path[, options]). */
@@ -367,12 +368,17 @@ function fableSocket(
   options: { allowHalfOpen?: boolean | undefined; signal?: AbortSignal | undefined; timeout?: number | undefined },
   listener: (() => void) | undefined,
 ): Socket {
-  const socket = new Socket({ connector: transparentConnector(target), allowHalfOpen: options.allowHalfOpen === true });
+  // The signal goes to the socket, as node:net's connect() gives it to its Socket: aborted already, it is destroyed
+  // before it opens anything ('close' without hadError).
+  const socket = new Socket({
+    connector: transparentConnector(target),
+    allowHalfOpen: options.allowHalfOpen === true,
+    ...(options.signal !== undefined ? { signal: options.signal } : {}),
+  });
   // The address as parsed here (node:net's options carry more: http passes `path: null`).
   socket.connect(
     {
       uri: target.endpoint.uri,
-      ...(options.signal !== undefined ? { signal: options.signal } : {}),
       ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
     },
     listener,
@@ -483,8 +489,14 @@ async function acceptLoop(server: net.Server, listener: Listener, local: PeerAdd
   const remote: PeerAddress =
     local.family === undefined
       ? local
-      : { address: local.family === "IPv6" ? "::1" : "127.0.0.1", port: undefined, family: local.family };
-  const options = server as net.Server & { allowHalfOpen?: boolean; pauseOnConnect?: boolean };
+      : { address: local.family === "IPv6" ? "::1" : "127.0.0.1", port: 0, family: local.family };
+  // node:net's own fields: its connection count (close() waits for it, getConnections() reports it).
+  const options = server as net.Server & {
+    allowHalfOpen?: boolean;
+    pauseOnConnect?: boolean;
+    _connections: number;
+    _emitCloseIfDrained(): void;
+  };
   for (;;) {
     let connection: Connection;
     try {
@@ -492,12 +504,21 @@ async function acceptLoop(server: net.Server, listener: Listener, local: PeerAdd
     } catch {
       return; // closed
     }
+    if (server.maxConnections !== undefined && options._connections >= server.maxConnections) {
+      connection.destroy(); // as node:net closes a connection past maxConnections
+      continue;
+    }
+    options._connections++;
     const socket = new Socket({
       connection: { connection, local, remote },
       allowHalfOpen: options.allowHalfOpen === true,
       manualStart: options.pauseOnConnect === true,
     });
     socket.server = server;
+    socket.once("close", () => {
+      options._connections--;
+      options._emitCloseIfDrained();
+    });
     if (options.pauseOnConnect === true) socket.pause();
     server.emit("connection", socket);
   }
