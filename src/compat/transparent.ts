@@ -13,7 +13,14 @@
  *   address of this host that a fable server of this user registered returns a fable-io/net
  *   Socket over a connection the daemon chose: a flow in `fable flows`, marked transparent.
  *   Everything else is node:net's own call, unchanged. tls.connect without a `socket` (https,
- *   fetch of https: URLs) to such an address gets the same fable socket under its TLS.
+ *   fetch of https: URLs) to such an address gets the same fable socket under its TLS. A socket
+ *   the application made (`new net.Socket()`, then connect()) stays its own object and carries
+ *   its bytes over a fable socket (adopted-socket.ts).
+ * - An address of this host: loopback, localhost, 0.0.0.0 and :: (connected to loopback), an
+ *   IPv4-mapped literal as its IPv4, and the addresses of os.networkInterfaces() (read again at
+ *   most every HOST_ADDRESSES_TTL_MS). It reaches a server on it, on 0.0.0.0 (IPv4) or on :: (both,
+ *   unless ipv6Only), as TCP would. Host names other than localhost are left to node:net.
+ * - A node:cluster worker's shared server: see register().
  * - The decision is synchronous (connect must return a socket): a registered server also leaves a
  *   marker file in `<runtime dir>/addr/` (0700, this user's), so a connect costs a few stat calls;
  *   a marker of a process that is gone is removed, one owned by another uid is refused (said
