@@ -467,6 +467,8 @@ async function register(server: net.Server): Promise<void> {
     listener = await internally(() => listenUri(`xio://${name}`, { transports: ["shm", "unix"] }));
   } catch (err) {
     registrations.delete(server);
+    // The workers of a cluster fail alike: its first worker speaks for them (said once, not once per worker).
+    if (worker !== undefined && worker.id !== 1) return;
     const e = err as { code?: unknown; message?: unknown };
     if (err instanceof DaemonError && (e.code === "ENODAEMON" || e.code === "EDAEMONUID" || e.code === "EDAEMONGONE")) {
       sayOnce("daemon", `transparent mode: the fable daemon is unreachable (${String(e.message)}); using TCP only`);

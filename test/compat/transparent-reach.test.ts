@@ -256,4 +256,33 @@ describe("transparent mode (fable run): own sockets, other hosts, cluster worker
     await s.kill();
     assert.equal(s.stderr(), "");
   });
+
+  it("a node:cluster http server with no daemon: TCP, correct responses, said once on stderr", async () => {
+    const none = isolatedPaths("transparent-reach-none");
+    try {
+      const s = start([fixture("cluster-server.mjs")], { ...none.env, WORKERS: "2" }, true);
+      procs.push(s);
+      const { port } = (await s.json()) as { port: number };
+      await eventually("the server's word on stderr", async () => (s.stderr() === "" ? undefined : true));
+      const c = start(
+        [fixture("client.mjs")],
+        { ...none.env, BASE: `http://127.0.0.1:${port}`, HELLO: "hello from node:http\n" },
+        true,
+      );
+      procs.push(c);
+      const result = (await c.json()) as { checked: Record<string, number> };
+      assert.equal(await c.exit(), 0, c.stderr());
+      assert.equal(result.checked.fetch, 4);
+      assert.equal(result.checked.ws, 4);
+      assert.equal(c.stderr(), "");
+      // Both workers found no daemon; the cluster says so once.
+      await new Promise((r) => setTimeout(r, 500));
+      const lines = s.stderr().trim().split("\n");
+      assert.equal(lines.length, 1, s.stderr());
+      assert.match(lines[0] ?? "", /^fable: transparent mode: the fable daemon is unreachable \(.*\); using TCP only$/);
+      await s.kill();
+    } finally {
+      none.cleanup();
+    }
+  });
 });
