@@ -30,9 +30,11 @@
  * - The daemon unreachable when a server registers: the server is served over TCP only, said once
  *   on stderr; the application never sees an error from fable here.
  * - FABLE_TRANSPARENT=0 turns it all off. fable's own sockets (its transports, the daemon's
- *   control socket) are never taken over: whatever runs inside `internally()` is node:net's.
+ *   control socket) are never taken over: fable's servers are marked (internalServer) and never
+ *   registered, and only a registered address is taken over, so fable's connects pass through.
+ *   (No AsyncLocalStorage: in Node 20 using one puts a hook on every promise of the process, which
+ *   cost an application 200-300 ns per await.)
  */
-import { AsyncLocalStorage } from "node:async_hooks";
 import { lstatSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import cluster from "node:cluster";
 import http from "node:http";
@@ -52,15 +54,10 @@ import type { Endpoint } from "./address.js";
 import type { Connector, PeerAddress } from "./connector.js";
 import { systemError } from "./errors.js";
 import { normalizeConnectArgs, Socket } from "./socket.js";
+import { INTERNAL_SERVER } from "../transports/common.js";
 
-const inside = new AsyncLocalStorage<true>();
-
-/** Runs `work` (and everything it starts, asynchronously too) with node:net's own functions. */
-export function internally<T>(work: () => T): T {
-  return inside.run(true, work);
-}
-
-const isInternal = (): boolean => inside.getStore() === true;
+const isInternalServer = (server: net.Server): boolean =>
+  (server as { [INTERNAL_SERVER]?: true })[INTERNAL_SERVER] === true;
 
 /** Says `text` on stderr once per `key` for this process. */
 const said = new Set<string>();
@@ -331,7 +328,7 @@ function transparentConnector(target: Target): Connector {
     try {
       // spin: false: a server serves many sockets from one event loop, and a busy-wait on one starves the
       // others (under autocannon the daemon's fixed-order shm:spin ran far below shm:block here).
-      connection = await internally(() => connectUri(`xio://${target.marker.name}`, { spin: false }));
+      connection = await connectUri(`xio://${target.marker.name}`, { spin: false });
     } catch (err) {
       if (err instanceof DaemonError && (err.code === "ENODAEMON" || err.code === "EDAEMONUID")) {
         sayOnce("daemon", `transparent mode: the fable daemon is unreachable (${err.message})`);
@@ -464,7 +461,7 @@ async function register(server: net.Server): Promise<void> {
   registrations.set(server, registration);
   let listener: Listener;
   try {
-    listener = await internally(() => listenUri(`xio://${name}`, { transports: ["shm", "unix"] }));
+    listener = await listenUri(`xio://${name}`, { transports: ["shm", "unix"] });
   } catch (err) {
     registrations.delete(server);
     // The workers of a cluster fail alike: its first worker speaks for them (said once, not once per worker).
@@ -575,7 +572,7 @@ export function installTransparentMode(): boolean {
   // node:net's connect() makes a Socket and calls its connect(): that call is not looked at twice.
   let inNetConnect = false;
   const connect = function (this: unknown, ...args: unknown[]): net.Socket {
-    const target = isInternal() ? undefined : targetOf(args);
+    const target = targetOf(args);
     if (target === undefined) {
       inNetConnect = true;
       try {
@@ -595,12 +592,7 @@ export function installTransparentMode(): boolean {
   const socketConnect = net.Socket.prototype.connect;
   net.Socket.prototype.connect = function (this: net.Socket, ...args: unknown[]) {
     const self = this as net.Socket & { _handle?: unknown };
-    if (
-      !inNetConnect &&
-      !isInternal() &&
-      !(this instanceof tls.TLSSocket) &&
-      (self._handle === null || self._handle === undefined)
-    ) {
+    if (!inNetConnect && !(this instanceof tls.TLSSocket) && (self._handle === null || self._handle === undefined)) {
       // node:net's own callers pass their arguments normalized already, as one array.
       const flat = Array.isArray(args[0]) ? (args[0] as unknown[]) : args;
       const target = this.connecting && !isAdopted(this) ? undefined : targetOf(flat);
@@ -625,7 +617,7 @@ export function installTransparentMode(): boolean {
   // then runs over fable, and the server's tls 'connection' listener wraps the fable socket the same way).
   const tlsConnect = tls.connect;
   tls.connect = function (this: unknown, ...args: unknown[]): tls.TLSSocket {
-    const o = isInternal() ? undefined : tlsOptions(args);
+    const o = tlsOptions(args);
     if (o !== undefined && !o.socket) {
       const target = targetOf([{ port: o.port, host: o.host, path: o.path, family: o.family }]);
       if (target !== undefined) {
@@ -644,7 +636,7 @@ export function installTransparentMode(): boolean {
     http.Agent.prototype.createConnection = connect as unknown as typeof http.Agent.prototype.createConnection;
   }
   net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]) {
-    if (!isInternal()) {
+    if (!isInternalServer(this)) {
       const [first] = args;
       const o = first !== null && typeof first === "object" ? (first as net.ListenOptions) : {};
       listenFlags.set(this, { exclusive: o.exclusive === true, ipv6Only: o.ipv6Only === true });
