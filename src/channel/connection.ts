@@ -1119,13 +1119,11 @@ export class Connection {
     for (const b of parkedNow) this.#assembled.delete(b);
     this.#firstSlot = this.#records;
     this.#retiring = [];
-    // Messages taken ahead of the application are read again from the peer's copies.
-    const parked = this.#parked.peek();
-    if (parked !== undefined) {
-      this.#expectSeq = parked.seq;
-      this.#assembly = undefined;
-      this.#parked.clear();
-    }
+    // Messages taken ahead of the application, and one half reassembled, are read again from
+    // the peer's copies: from the resume point, which never goes below what was acknowledged.
+    this.#expectSeq = this.#resumePoint();
+    this.#assembly = undefined;
+    this.#parked.clear();
     // Reservations of the application die with their path; their numbers are given out again.
     const reserved = this.#reserved.peek();
     if (reserved !== undefined) {
@@ -1147,9 +1145,14 @@ export class Connection {
     this.#ctl.resume(err);
   }
 
-  /** The point from which the peer must send again: everything before it is ours for good. */
+  /**
+   * The point from which the peer must send again: everything before it is ours for good (handed
+   * out). Acknowledged, so it must not move back: a message being reassembled counts from its first
+   * fragment (acknowledging fragments let the peer drop them, and once whole the message is parked
+   * and read again from that first fragment after a failure).
+   */
   #resumePoint(): number {
-    return this.#parked.peek()?.seq ?? this.#expectSeq;
+    return this.#parked.peek()?.seq ?? (this.#assembly !== undefined ? this.#assemblySeq : this.#expectSeq);
   }
 
   /** A fresh path after a failure: tell the peer where to resume, read it; write once the peer says where. */

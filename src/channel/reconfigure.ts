@@ -16,11 +16,13 @@
  * A switch (reconfigure(spec)), both directions
  * 1. The initiator opens a one-off endpoint of the new kind (private 0700 directory for shm/unix;
  *    tcp on loopback) with a fresh token, and sends OFFER {epoch, spec, address, token} on the
- *    current path. Epoch = highest epoch either end has seen + 1.
+ *    current path. Epoch = highest epoch either end has seen + 1. A switch asked for while a
+ *    resume (below) is under way starts after it: the resume takes the next epoch.
  * 2. The responder dials it; the first record on the new end is HELLO {token}, checked in
  *    constant time by the endpoint before the connection sees the end (strangers are dropped).
- *    If it cannot dial it sends DECLINE {epoch, reason}; the initiator's reconfigure() rejects
- *    with ReconfigureError and nothing changes.
+ *    If it cannot dial, or the offer is stale (its epoch is not above the responder's), it sends
+ *    DECLINE {epoch, reason}; the initiator's reconfigure() rejects with ReconfigureError and
+ *    nothing changes.
  * 3. Each end, once it has the new end (the responder after dialing, the initiator after
  *    accepting): its writer publishes, behind everything it has written, an EPOCH_END marker
  *    {old epoch, next seq} on the old path, then writes only on the new path.
@@ -150,7 +152,6 @@ export interface PathHost {
 
 interface Offer {
   readonly epoch: number;
-  readonly endpoint: Endpoint;
   abort: (err: Error) => void;
 }
 
@@ -275,15 +276,21 @@ export class PathControl {
 
   async #switch(spec: PathSpec, reason: string): Promise<SwitchEvent> {
     await this.ready;
+    // A resume under way takes the next epoch: an offer made now would carry one the peer has
+    // used up by the time it reads it (and drops as stale), so the switch starts after it.
+    while (this.#resuming !== undefined && !this.#closed) await this.#resumeFinished();
     if (this.#closed) throw new ReconfigureError(`connection ${this.#host.id} is closed`);
     const epoch = this.#host.epoch() + 1;
     const from = this.#host.kind();
-    const endpoint = await Endpoint.open(spec, this.#endpointOptions());
-    const offer: Offer = { epoch, endpoint, abort: () => undefined };
+    // The offer counts from here, so a path failing while the endpoint is built aborts it too.
+    const offer: Offer = { epoch, abort: () => undefined };
     const aborted = new Promise<never>((_, reject) => (offer.abort = reject));
     aborted.catch(() => undefined);
     this.#offer = offer;
+    const opening = Endpoint.open(spec, this.#endpointOptions());
+    let endpoint: Endpoint | undefined;
     try {
+      endpoint = await Promise.race([opening, aborted]);
       this.#host.sendControl(
         encodeJson(CTL_OFFER, {
           epoch,
@@ -305,7 +312,8 @@ export class PathControl {
     } finally {
       if (this.#offer === offer) this.#offer = undefined;
       this.#switched = undefined;
-      void endpoint.close();
+      if (endpoint !== undefined) void endpoint.close();
+      else void opening.then((e) => e.close()).catch(() => undefined);
     }
   }
 
@@ -338,7 +346,12 @@ export class PathControl {
         this.#host.sendControl(encodeJson(CTL_DECLINE, { epoch, reason: (err as Error).message }));
         return;
       }
-      if (epoch <= this.#host.epoch()) return; // stale: an offer the peer abandoned
+      if (epoch <= this.#host.epoch()) {
+        // Stale: abandoned by the peer (crossing offers), or overtaken by a resume. Say so, so
+        // that an initiator still waiting for it stops now instead of at its timeout.
+        this.#host.sendControl(encodeJson(CTL_DECLINE, { epoch, reason: `epoch ${epoch} is stale` }));
+        return;
+      }
       const mine = this.#offer;
       if (mine !== undefined) {
         if (this.#options.role === "listener") return; // crossing offers: ours wins
@@ -386,6 +399,18 @@ export class PathControl {
   }
 
   #resumeWaiters: (() => void)[] = [];
+  #resumeDoneWaiters: (() => void)[] = [];
+
+  /** Resolves when the resume under way is over (the connection runs on a fresh path, or closed). */
+  #resumeFinished(): Promise<void> {
+    return new Promise((resolve) => this.#resumeDoneWaiters.push(resolve));
+  }
+
+  #wakeResumeDone(): void {
+    const waiters = this.#resumeDoneWaiters;
+    this.#resumeDoneWaiters = [];
+    for (const w of waiters) w();
+  }
 
   #resumeStarted(): Promise<void> {
     return new Promise((resolve) => this.#resumeWaiters.push(resolve));
@@ -451,6 +476,7 @@ export class PathControl {
   resumed(_event: SwitchEvent): void {
     if (this.#resuming !== undefined) clearTimeout(this.#resuming.deadline);
     this.#resuming = undefined;
+    this.#wakeResumeDone();
   }
 
   resumeMs(): number {
@@ -468,5 +494,6 @@ export class PathControl {
     this.#failReady(new ReconfigureError(`connection ${this.#host.id} closed before it was ready`));
     void this.#resumeEndpoint?.close();
     for (const w of this.#resumeWaiters) w();
+    this.#wakeResumeDone();
   }
 }

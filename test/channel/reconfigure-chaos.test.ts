@@ -50,6 +50,8 @@ it("delivers every message exactly once, in order, through random switches and p
   const wantSwitches = Number(process.env.FABLE_CHAOS_SWITCHES ?? 1000);
   const wantKills = Number(process.env.FABLE_CHAOS_KILLS ?? 50);
   const budgetMs = Number(process.env.FABLE_CHAOS_BUDGET_S ?? 45) * 1000;
+  // FABLE_CHAOS_PROGRESS=<n>: a line on stderr every n switches (and every slow step), live.
+  const progressEvery = Number(process.env.FABLE_CHAOS_PROGRESS ?? 0);
   const started = Date.now();
   const overBudget = (): boolean => budgetMs > 0 && Date.now() - started > budgetMs;
   t.diagnostic(`seed ${seed} (repeat with FABLE_CHAOS_SEED=${seed})`);
@@ -110,6 +112,8 @@ it("delivers every message exactly once, in order, through random switches and p
       continue;
     }
     const spec = SPECS[Math.floor(rng() * SPECS.length)] as PathSpec;
+    const stepStart = performance.now();
+    const fromKind = conn.transport.kind;
     let ok: boolean;
     if (ours)
       ok = await conn.reconfigure(spec).then(
@@ -123,6 +127,14 @@ it("delivers every message exactly once, in order, through random switches and p
     }
     if (ok) switches++;
     else refused++;
+    const stepMs = performance.now() - stepStart;
+    if (progressEvery > 0 && (stepMs > 500 || (ok && switches % progressEvery === 0))) {
+      process.stderr.write(
+        `chaos ${((Date.now() - started) / 1000).toFixed(1)} s: switch ${switches} ${ours ? "ours" : "theirs"} ` +
+          `${fromKind}->${spec.kind}${spec.wait !== undefined ? `:${spec.wait}` : ""} ${ok ? "ok" : "refused"} ` +
+          `${stepMs.toFixed(0)} ms; kills ${kills}, sent ${streams.sent}, received ${streams.received}\n`,
+      );
+    }
     assert.equal(streams.error, undefined, `seed ${seed}`);
   }
 
