@@ -292,6 +292,53 @@ export class Connection {
     return this.#ctl.reconfigure(to, reason);
   }
 
+  /** @internal: the connection's inner state, for a test that reports where a run got stuck. */
+  get debugState(): Record<string, unknown> {
+    const end = (t: TransportEnd | undefined): string | undefined =>
+      t === undefined
+        ? undefined
+        : `${t instanceof PendingEnd ? "pending " : ""}${t.kind}${t.failure !== undefined ? ` failed (${t.failure.message})` : ""}${t.ended ? " ended" : ""}`;
+    const first = this.#sendQueue[0];
+    return {
+      id: this.id,
+      closed: this.#closed,
+      closing: this.#closing !== undefined,
+      wt: end(this.#wt),
+      rt: end(this.#rt),
+      sameEnd: this.#wt === this.#rt,
+      epoch: this.#epoch,
+      readEpoch: this.#readEpoch,
+      nextSeq: this.#nextSeq,
+      expectSeq: this.#expectSeq,
+      assembling: this.#assembly !== undefined ? this.#assemblySeq : undefined,
+      sendQueue: this.#sendQueue.length,
+      sendQueueFirst:
+        first === undefined
+          ? undefined
+          : first.control !== undefined
+            ? `control ${first.bytes[0]}`
+            : first.resend !== undefined
+              ? `resend ${first.resend.seq}`
+              : `data ${first.offset}/${first.bytes.length}`,
+      pumping: this.#pumping,
+      reserved: this.#reserved.length,
+      writeBlocked: this.#writeBlocked,
+      parked: this.#parked.length,
+      held: this.#held,
+      slots: this.#slots.length,
+      retiring: this.#retiring.map((r) => `${end(r.end)} epoch ${r.epoch} upTo ${r.upTo}`),
+      nextRead: this.#nextRead === undefined ? undefined : `${end(this.#nextRead.end)} epoch ${this.#nextRead.epoch}`,
+      switching: this.#switching,
+      resuming: this.#resuming,
+      ackedSeq: this.#ackedSeq,
+      kept:
+        this.#kept === undefined
+          ? undefined
+          : { base: this.#kept.base, bytes: this.#kept.bytes, full: this.#kept.full },
+      control: this.#ctl?.debugState,
+    };
+  }
+
   /** @internal: resolves once a reconfigurable connection has agreed its resume endpoint. */
   get ready(): Promise<void> {
     return this.#ctl?.ready ?? Promise.resolve();

@@ -253,6 +253,16 @@ export class PathControl {
     };
   }
 
+  /** @internal: see Connection.debugState. */
+  get debugState(): Record<string, unknown> {
+    return {
+      offer: this.#offer?.epoch,
+      answering: this.#switched !== undefined,
+      resuming: this.#resuming === undefined ? undefined : { dialing: this.#resuming.dialing },
+      closed: this.#closed,
+    };
+  }
+
   /** Switches to `spec`; serialised with other switches of this end. */
   reconfigure(spec: PathSpec, reason: string): Promise<SwitchEvent> {
     let checked: PathSpec;

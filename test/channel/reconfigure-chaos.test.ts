@@ -20,7 +20,7 @@ import { openReconfigurable } from "../../src/channel/connection.js";
 import type { PathSpec } from "../../src/channel/paths.js";
 import { issueLeaf } from "../../src/daemon/tls-ca.js";
 import { listenUnix } from "../../src/transports/unix.js";
-import { killPath, random, Streams } from "../kit/chaos-stream.js";
+import { endState, killPath, random, Streams } from "../kit/chaos-stream.js";
 
 const SPECS: readonly PathSpec[] = [
   { kind: "shm", wait: "spin" },
@@ -52,6 +52,9 @@ it("delivers every message exactly once, in order, through random switches and p
   const budgetMs = Number(process.env.FABLE_CHAOS_BUDGET_S ?? 45) * 1000;
   // FABLE_CHAOS_PROGRESS=<n>: a line on stderr every n switches (and every slow step), live.
   const progressEvery = Number(process.env.FABLE_CHAOS_PROGRESS ?? 0);
+  // A step (switch, or the final count) that takes longer than this is a hang: both ends' inner
+  // state goes to stderr and the test fails with its seed, instead of running into CI's timeout.
+  const stallMs = Number(process.env.FABLE_CHAOS_STALL_S ?? 60) * 1000;
   const started = Date.now();
   const overBudget = (): boolean => budgetMs > 0 && Date.now() - started > budgetMs;
   t.diagnostic(`seed ${seed} (repeat with FABLE_CHAOS_SEED=${seed})`);
@@ -91,6 +94,32 @@ it("delivers every message exactly once, in order, through random switches and p
   await listener.close();
   await next("ready");
   const streams = new Streams(conn, seed, seed + 1);
+  const step = async <T>(what: string, work: Promise<T>): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        peer.send({ cmd: "dump" });
+        const state = {
+          sent: streams.sent,
+          received: streams.received,
+          connection: conn.debugState,
+          end: endState(conn.transport),
+        };
+        process.stderr.write(`chaos state: ${JSON.stringify(state)}\n`);
+        // A moment for the peer's dump to come out before the test fails; then the socket's counters again.
+        setTimeout(() => {
+          peer.send({ cmd: "dump" });
+          process.stderr.write(`chaos state 2 s later: ${JSON.stringify(endState(conn.transport))}\n`);
+          setTimeout(() => reject(new Error(`stuck for ${stallMs / 1000} s at ${what}; seed ${seed}`)), 500);
+        }, 2000);
+      }, stallMs);
+    });
+    try {
+      return await Promise.race([work, stalled]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
   const writing = streams.write();
   const reading = streams.read();
   reading.catch(() => undefined);
@@ -99,9 +128,13 @@ it("delivers every message exactly once, in order, through random switches and p
   let refused = 0;
   let kills = 0;
   const resumes: number[] = [];
+  let lastPauseMs = 0;
   conn.on("switch", (e) => {
     if (e.reason === "resume") resumes.push(e.resent);
+    else lastPauseMs = e.pauseMs;
   });
+  // Time of each switch as the initiator saw it (request to done), by the path switched to.
+  const stepTimes = new Map<string, number[]>();
   while ((switches < wantSwitches || kills < wantKills) && !overBudget()) {
     const killNow = kills < wantKills && (switches >= wantSwitches || rng() < wantKills / (wantSwitches + wantKills));
     const ours = rng() < 0.6;
@@ -116,38 +149,57 @@ it("delivers every message exactly once, in order, through random switches and p
     const fromKind = conn.transport.kind;
     let ok: boolean;
     if (ours)
-      ok = await conn.reconfigure(spec).then(
-        () => true,
-        () => false,
+      ok = await step(
+        `switch ${switches + 1} (ours, to ${spec.kind})`,
+        conn.reconfigure(spec).then(
+          () => true,
+          () => false,
+        ),
       );
     else {
       peer.send({ cmd: "switch", spec });
-      const answer: { event: string } = await next("switched", "refused");
+      const answer: { event: string } = await step(
+        `switch ${switches + 1} (theirs, to ${spec.kind})`,
+        next("switched", "refused"),
+      );
       ok = answer.event === "switched";
     }
     if (ok) switches++;
     else refused++;
     const stepMs = performance.now() - stepStart;
+    const to = `${spec.kind}${spec.wait !== undefined ? `:${spec.wait}` : ""}`;
+    if (ok) stepTimes.set(to, [...(stepTimes.get(to) ?? []), stepMs]);
     if (progressEvery > 0 && (stepMs > 500 || (ok && switches % progressEvery === 0))) {
       process.stderr.write(
         `chaos ${((Date.now() - started) / 1000).toFixed(1)} s: switch ${switches} ${ours ? "ours" : "theirs"} ` +
-          `${fromKind}->${spec.kind}${spec.wait !== undefined ? `:${spec.wait}` : ""} ${ok ? "ok" : "refused"} ` +
-          `${stepMs.toFixed(0)} ms; kills ${kills}, sent ${streams.sent}, received ${streams.received}\n`,
+          `${fromKind}->${to} ${ok ? "ok" : "refused"} ${stepMs.toFixed(0)} ms (pause ${lastPauseMs.toFixed(0)} ms); ` +
+          `kills ${kills}, sent ${streams.sent}, received ${streams.received}\n`,
       );
     }
     assert.equal(streams.error, undefined, `seed ${seed}`);
   }
 
   streams.stop();
-  const sent = await writing;
+  const sent = await step("stopping the writer", writing);
   peer.send({ cmd: "stop" });
-  const theirs = (await next("stopped")).sent;
+  const theirs = (await step("the peer's stop", next("stopped"))).sent;
   peer.send({ cmd: "expect", count: sent });
-  await streams.until(theirs);
-  const received = await next("received");
+  await step(`receiving the peer's ${theirs} messages`, streams.until(theirs));
+  const received = await step(`the peer receiving ${sent} messages`, next("received"));
   t.diagnostic(
     `seed ${seed}: ${switches} switches (${refused} interrupted), ${kills} kills, ${resumes.length} resumes ` +
       `re-sending ${resumes.reduce((a, b) => a + b, 0)} records; messages ${sent} one way, ${theirs} the other`,
+  );
+  const summary = (times: number[]): string => {
+    const sorted = [...times].sort((x, y) => x - y);
+    const at = (q: number): string =>
+      (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0).toFixed(0);
+    return `n ${sorted.length} p50 ${at(0.5)} p90 ${at(0.9)} p99 ${at(0.99)} max ${at(1)} ms`;
+  };
+  t.diagnostic(
+    `seed ${seed}: ${((Date.now() - started) / 1000).toFixed(1)} s; switch times (request to done) ` +
+      `${summary([...stepTimes.values()].flat())}; ` +
+      [...stepTimes].map(([to, times]) => `to ${to}: ${summary(times)}`).join("; "),
   );
   assert.equal(streams.error, undefined, `seed ${seed}`);
   assert.equal(received.error, undefined, `seed ${seed}`);
