@@ -175,6 +175,13 @@ export class PathControl {
   #failedAt = 0;
   #resuming: { deadline: NodeJS.Timeout; dialing: boolean } | undefined;
   #closed = false;
+  /** The last few agreement steps, for debugState (switches are rare: this costs nothing that matters). */
+  readonly #trace: string[] = [];
+
+  #note(step: string): void {
+    this.#trace.push(`${Math.round(performance.now())} ${step} (epoch ${this.#host.epoch()})`);
+    if (this.#trace.length > 24) this.#trace.shift();
+  }
 
   constructor(host: PathHost, options: ReconfigureOptions) {
     this.#host = host;
@@ -260,6 +267,7 @@ export class PathControl {
       answering: this.#switched !== undefined,
       resuming: this.#resuming === undefined ? undefined : { dialing: this.#resuming.dialing },
       closed: this.#closed,
+      trace: [...this.#trace],
     };
   }
 
@@ -297,6 +305,7 @@ export class PathControl {
     const aborted = new Promise<never>((_, reject) => (offer.abort = reject));
     aborted.catch(() => undefined);
     this.#offer = offer;
+    this.#note(`offer ${epoch} ${spec.kind}`);
     const opening = Endpoint.open(spec, this.#endpointOptions());
     let endpoint: Endpoint | undefined;
     try {
@@ -311,6 +320,7 @@ export class PathControl {
         }),
       );
       const end = await Promise.race([endpoint.accept(this.#timeoutMs), aborted]);
+      this.#note(`accepted ${epoch}`);
       void endpoint.close();
       if (this.#offer !== offer) {
         end.destroy();
@@ -319,6 +329,9 @@ export class PathControl {
       const done = new Promise<SwitchEvent>((resolve) => (this.#switched = resolve));
       this.#host.adopt(end, epoch, from, spec, reason);
       return await Promise.race([done, aborted]);
+    } catch (err) {
+      this.#note(`offer ${epoch} failed: ${(err as Error).message.slice(0, 80)}`);
+      throw err;
     } finally {
       if (this.#offer === offer) this.#offer = undefined;
       this.#switched = undefined;
@@ -329,6 +342,7 @@ export class PathControl {
 
   /** Both directions are on the new path. */
   switched(event: SwitchEvent): void {
+    this.#note(`switched ${event.epoch} (waiter ${this.#switched !== undefined})`);
     this.#switched?.(event);
   }
 
@@ -356,6 +370,9 @@ export class PathControl {
         this.#host.sendControl(encodeJson(CTL_DECLINE, { epoch, reason: (err as Error).message }));
         return;
       }
+      this.#note(
+        `got offer ${epoch} ${String((body.spec as { kind?: unknown } | undefined)?.kind)}; mine ${this.#offer?.epoch}`,
+      );
       if (epoch <= this.#host.epoch()) {
         // Stale: abandoned by the peer (crossing offers), or overtaken by a resume. Say so, so
         // that an initiator still waiting for it stops now instead of at its timeout.
@@ -375,6 +392,7 @@ export class PathControl {
       return;
     }
     if (type === CTL_DECLINE) {
+      this.#note(`got decline ${String(body.epoch)}: ${String(body.reason).slice(0, 60)}`);
       const offer = this.#offer;
       if (offer !== undefined && body.epoch === offer.epoch) {
         this.#offer = undefined;
@@ -386,25 +404,32 @@ export class PathControl {
   }
 
   async #answer(epoch: number, spec: PathSpec, address: PathAddress, token: Uint8Array, reason: string): Promise<void> {
+    this.#note(`answer ${epoch}`);
     if (this.#closed || epoch <= this.#host.epoch()) return;
     const from = this.#host.kind();
     let end: TransportEnd;
     try {
       end = await dialEndpoint(address, token, spec, { timeoutMs: this.#timeoutMs, ...this.#endpointOptions() });
     } catch (err) {
+      this.#note(`answer ${epoch} dial failed: ${(err as Error).message.slice(0, 60)}`);
       if (!this.#host.closed()) {
         this.#host.sendControl(encodeJson(CTL_DECLINE, { epoch, reason: (err as Error).message }));
       }
       return;
     }
     if (this.#closed || this.#host.closed() || this.#resuming !== undefined) {
+      this.#note(`answer ${epoch} dropped: resuming`);
       end.destroy();
       return;
     }
+    this.#note(`answer ${epoch} adopts`);
     const done = new Promise<SwitchEvent>((resolve) => (this.#switched = resolve));
+    // Asked for before adopt(): a path failing inside it (a write to a dead socket) resumes at once.
+    const resumeStarted = this.#resumeStarted();
     this.#host.adopt(end, epoch, from, spec, reason);
     // The next switch of this end waits for this one (or for a resume that replaces it).
-    await Promise.race([done, this.#resumeStarted()]);
+    await Promise.race([done, resumeStarted]);
+    this.#note(`answer ${epoch} done`);
     this.#switched = undefined;
   }
 
@@ -429,6 +454,7 @@ export class PathControl {
   /** Every path was dropped after `err`: get a fresh one (dial as connector, wait as listener). */
   resume(err: Error): void {
     if (this.#closed) return;
+    this.#note(`resume: ${err.message.slice(0, 60)}`);
     const offer = this.#offer;
     this.#offer = undefined;
     offer?.abort(new ReconfigureError(`switch interrupted: a path failed (${err.message}); the connection resumes`));
@@ -484,6 +510,7 @@ export class PathControl {
 
   /** The connection runs on a fresh path again. */
   resumed(_event: SwitchEvent): void {
+    this.#note("resumed");
     if (this.#resuming !== undefined) clearTimeout(this.#resuming.deadline);
     this.#resuming = undefined;
     this.#wakeResumeDone();
