@@ -10,11 +10,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { bareCost, connectionCost } from "./lib/costs.js";
+import { bareCost, connectionCost, reconfigurableCost } from "./lib/costs.js";
 import { printMachine } from "./lib/machine.js";
 
 const dist = (p) => new URL(`../dist/src/${p}`, import.meta.url).href;
-const { Connection } = await import(dist("channel/connection.js"));
+const { Connection, openReconfigurable } = await import(dist("channel/connection.js"));
 const { memoryPair } = await import(dist("transports/memory.js"));
 const { createSab, openSab } = await import(dist("transports/sab.js"));
 const { ShmListener, connectShm } = await import(dist("transports/shm.js"));
@@ -39,22 +39,40 @@ try {
     "shm (trusted)": async () => shmPair("trusted"),
     "shm (untrusted)": async () => shmPair("untrusted"),
   };
-  console.log(`\nns per ${SIZE} B message, both ends in one thread (median of ${runs} runs of ${messages})`);
-  console.log(`${"transport".padEnd(18)} ${"bare".padStart(8)} ${"Connection".padStart(11)} ${"added".padStart(8)}`);
+  console.log(
+    `\nns per ${SIZE} B message, both ends in one thread (median of ${runs} runs of ${messages}); "added": over the column before`,
+  );
+  console.log(
+    `${"transport".padEnd(18)} ${"bare".padStart(8)} ${"Connection".padStart(11)} ${"added".padStart(8)}` +
+      ` ${"reconfigurable".padStart(15)} ${"added".padStart(8)}`,
+  );
   for (const [name, make] of Object.entries(pairs)) {
     const bare = [];
     const conn = [];
+    const reconf = [];
     for (let r = 0; r < runs; r++) {
       const [a, b] = await make();
       bare.push(bareCost(a, b, SIZE, messages));
       const [c, d] = await make();
       conn.push(connectionCost(new Connection(c), new Connection(d), SIZE, messages));
       for (const end of [a, b, c, d]) end.close();
+      // Reconfigurable ends need a resume endpoint: only where a path can be rebuilt (not sab's ports).
+      if (name !== "sab") {
+        const [e, f] = await make();
+        const [g, h] = await Promise.all([
+          openReconfigurable(e, { role: "listener", dir }),
+          openReconfigurable(f, { role: "connector", dir }),
+        ]);
+        reconf.push(await reconfigurableCost(g, h, SIZE, messages));
+        await Promise.all([g.close(), h.close()]);
+      }
     }
     const m1 = median(bare);
     const m2 = median(conn);
+    const m3 = reconf.length > 0 ? median(reconf) : NaN;
+    const cell = (v, w) => (Number.isNaN(v) ? "-" : v.toFixed(1)).padStart(w);
     console.log(
-      `${name.padEnd(18)} ${m1.toFixed(1).padStart(8)} ${m2.toFixed(1).padStart(11)} ${(m2 - m1).toFixed(1).padStart(8)}`,
+      `${name.padEnd(18)} ${cell(m1, 8)} ${cell(m2, 11)} ${cell(m2 - m1, 8)} ${cell(m3, 15)} ${cell(m3 - m2, 8)}`,
     );
   }
 } finally {

@@ -8,6 +8,7 @@
 //   --rate N      connect+close by name per second, at most (default 1000)
 //   --names N     names registered first (default 10000)
 //   --lanes N     connections in flight at once: one timing lane + N-1 load lanes (default 8)
+//   --cpu-prof D  the daemon, the listener and the echo server write V8 CPU profiles into D
 /* global URL, setTimeout */
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -18,7 +19,7 @@ import { parseArgs } from "node:util";
 import { printMachine } from "./lib/machine.js";
 
 const dist = (p) => new URL(`../dist/${p}`, import.meta.url);
-const { connect } = await import(dist("src/naming/api.js").href);
+const { connect, connectionFlow } = await import(dist("src/naming/api.js").href);
 const { DaemonClient } = await import(dist("src/naming/daemon-client.js").href);
 
 const { values } = parseArgs({
@@ -27,12 +28,14 @@ const { values } = parseArgs({
     rate: { type: "string", default: "1000" },
     names: { type: "string", default: "10000" },
     lanes: { type: "string", default: "8" },
+    "cpu-prof": { type: "string" },
   },
 });
 const seconds = Number(values.seconds);
 const rate = Number(values.rate);
 const nameCount = Number(values.names);
 const lanes = Number(values.lanes);
+const profile = values["cpu-prof"] !== undefined ? ["--cpu-prof", `--cpu-prof-dir=${values["cpu-prof"]}`] : [];
 if (!(seconds > 0) || !(rate > 0) || !(nameCount >= 0) || !Number.isInteger(lanes) || lanes < 2)
   throw new Error("usage: bench-daemon.js [--seconds N] [--rate N] [--names N] [--lanes N>=2]");
 
@@ -52,7 +55,7 @@ const env = {
 };
 const children = [];
 const child = (args, withIpc) => {
-  const c = spawn(process.execPath, args, {
+  const c = spawn(process.execPath, [...profile, ...args], {
     env,
     stdio: ["ignore", "inherit", "inherit", ...(withIpc ? ["ipc"] : [])],
   });
@@ -114,9 +117,14 @@ try {
   let errors = 0;
   let firstError;
   const payload = new Uint8Array([1]);
+  // What the connects by name got (the daemon's choice changes with the listener's load).
+  const got = new Map();
   const oneByName = async () => {
     const t0 = process.hrtime.bigint();
     const conn = await connect("xio://bench/target", { client });
+    const flow = connectionFlow(conn);
+    const kind = flow.wait === null ? flow.transport : `${flow.transport}:${flow.wait}`;
+    got.set(kind, (got.get(kind) ?? 0) + 1);
     await conn.send(payload);
     const it = conn[Symbol.asyncIterator]();
     await it.next();
@@ -244,12 +252,20 @@ try {
       `  ${chosen.transport}:${chosen.wait} by explicit URI to a plain listener + first message: p50 ${us(pct(explicitTimes, 50))}  p99 ${us(pct(explicitTimes, 99))}`,
     );
   }
+  console.log(
+    `by name got: ${[...got].map(([k, n]) => `${k} ${((100 * n) / connects).toFixed(1)} %`).join(", ")} (the daemon's answer is kept by the client for 1 s)`,
+  );
   console.log(`ratio of p50s: ${(pct(byName, 50) / pct(rawTimes, 50)).toFixed(2)} (goal: at most 2)`);
   console.log(`daemon RSS: start ${mib(rssStart)}, middle ${mib(rssMiddle)}, end ${mib(rssEnd)}`);
   holder.close();
   await client.request({ type: "stop" });
   client.close();
 } finally {
-  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  // Children with an IPC channel leave on its end (so `NODE_OPTIONS=--cpu-prof` gets their
+  // profiles); whoever is still there after a second is killed.
+  for (const c of children) if (c.connected) c.disconnect();
+  const gone = (c) => c.exitCode !== null || c.signalCode !== null;
+  for (let i = 0; i < 40 && !children.every(gone); i++) await new Promise((r) => setTimeout(r, 25));
+  for (const c of children) if (!gone(c)) c.kill("SIGKILL");
   rmSync(root, { recursive: true, force: true });
 }

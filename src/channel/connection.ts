@@ -1278,6 +1278,15 @@ export class Connection {
     this.#park(MAX_PARKED);
     if (this.#parked.length > before) this.#readWaiters.resolveAll();
     if (this.#resuming) return;
+    if (this.#rt.ended && this.#switching === undefined && this.#nextRead === undefined) {
+      // The peer closed in order: no switch or resume can follow, so the timer and the resume
+      // endpoint go now, whether or not the application ever closes this end (a listener that
+      // never did kept both for every connection it had served).
+      clearInterval(this.#tick);
+      this.#tick = undefined;
+      this.#ctl?.close();
+      return;
+    }
     const point = this.#resumePoint();
     if (point !== this.#ackedSeq && this.#closing === undefined) {
       this.#ackedSeq = point;

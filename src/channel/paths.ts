@@ -61,7 +61,7 @@ export class ReconfigureError extends FableError {
 
 export const TOKEN_BYTES = 16;
 /** How long a dialer has to send its HELLO. */
-const HELLO_TIMEOUT_MS = 5000;
+export const HELLO_TIMEOUT_MS = 5000;
 /** Smallest maxRecordBytes a path must offer: a reconfigurable connection fragments at this size, so a record kept for re-sending fits every path. */
 export const PATH_RECORD_BYTES = 256 * 1024;
 const WHOLE = RECORD_FIRST | RECORD_LAST;
@@ -290,20 +290,25 @@ export class Endpoint {
 }
 
 async function readHello(end: TransportEnd, token: Uint8Array): Promise<boolean> {
+  const sent = await readHelloToken(end);
+  return sent !== null && timingSafeEqual(sent, token);
+}
+
+/** The token of a dialer's HELLO (the first record on a new end), or null when its first record is not one. */
+export async function readHelloToken(end: TransportEnd): Promise<Uint8Array | null> {
   let record: InRecord | null = end.next();
   while (record === null) {
-    if (end.ended) return false;
+    if (end.ended) return null;
     await end.readable({ spin: false });
     record = end.next();
   }
   const bytes = record.bytes;
-  const ok =
-    (record.flags & RECORD_CONTROL) !== 0 &&
-    bytes.length === 1 + TOKEN_BYTES &&
-    bytes[0] === CTL_HELLO &&
-    timingSafeEqual(bytes.subarray(1), token);
+  const token =
+    (record.flags & RECORD_CONTROL) !== 0 && bytes.length === 1 + TOKEN_BYTES && bytes[0] === CTL_HELLO
+      ? bytes.slice(1)
+      : null;
   end.free();
-  return ok;
+  return token;
 }
 
 /** Dials an endpoint and proves the token; the end is then ready for records. */

@@ -10,8 +10,9 @@
  *
  * Setup (openReconfigurable)
  * - The end with role "listener" opens a resume endpoint (a unix socket in a private 0700
- *   directory, or tcp) with a random token and sends SETUP {address, token}; the "connector" end
- *   is ready once it has it. Only the connector dials it; only the listener accepts on it.
+ *   directory, or tcp) with a random token, or registers a token with one its listener shares
+ *   (resume-endpoint.ts), and sends SETUP {address, token}; the "connector" end is ready once it
+ *   has it. Only the connector dials it; only the listener accepts on it.
  *
  * A switch (reconfigure(spec)), both directions
  * 1. The initiator opens a one-off endpoint of the new kind (private 0700 directory for shm/unix;
@@ -55,6 +56,7 @@
 import diagnostics from "node:diagnostics_channel";
 import { FableError } from "../errors.js";
 import { TransportError, type TransportEnd } from "../transports/transport.js";
+import type { SharedResumeEndpoint } from "./resume-endpoint.js";
 import type { TlsCredentials } from "../transports/tls.js";
 import type { WaitStrategy } from "../ring/wait.js";
 import {
@@ -90,6 +92,11 @@ export interface ReconfigureOptions {
   readonly timeoutMs?: number;
   /** Transport of the resume endpoint (default "unix"; "tcp" when the ends may be on two hosts). */
   readonly resume?: "unix" | "tcp";
+  /**
+   * Listener: register with this endpoint (shared by the listener's connections) instead of
+   * opening one per connection; `resume` is then the shared endpoint's.
+   */
+  readonly resumeEndpoint?: SharedResumeEndpoint;
   /** Directory under which private endpoint directories are made (default: the OS temp dir). */
   readonly dir?: string;
   /** tcp and tls endpoints listen on this host (default 127.0.0.1). */
@@ -168,6 +175,8 @@ export class PathControl {
   #setReady!: () => void;
   #failReady!: (err: Error) => void;
   #resumeEndpoint: Endpoint | undefined;
+  /** Lets go of this connection's place at a shared resume endpoint. */
+  #resumeRelease: (() => void) | undefined;
   #resumeAt: { address: PathAddress; token: Uint8Array } | undefined;
   #chain: Promise<unknown> = Promise.resolve();
   #offer: Offer | undefined;
@@ -212,6 +221,24 @@ export class PathControl {
   }
 
   async #openResume(): Promise<void> {
+    const shared = this.#options.resumeEndpoint;
+    if (shared !== undefined) {
+      try {
+        const at = await shared.register((end) => this.#resumeDialed(end));
+        if (this.#closed) {
+          at.release();
+          return;
+        }
+        this.#resumeRelease = at.release;
+        this.#host.sendControl(
+          encodeJson(CTL_SETUP, { address: at.address, token: Buffer.from(at.token).toString("hex") }),
+        );
+        this.#setReady();
+      } catch (err) {
+        this.#failReady(err as Error);
+      }
+      return;
+    }
     try {
       // Waiting for a resume must not keep the process alive: the connection's own path does that.
       const endpoint = await Endpoint.open(
@@ -246,10 +273,19 @@ export class PathControl {
         end.destroy();
         return;
       }
-      // The connector dialed: whatever we thought of our paths, it saw one fail.
-      this.#host.fail(new TransportError("EPEER", `connection ${this.#host.id}: the peer resumed`));
-      this.#host.resumeOn(end);
+      this.#resumeDialed(end);
     }
+  }
+
+  /** The connector dialed the resume endpoint with our token: start over on `end`. */
+  #resumeDialed(end: TransportEnd): void {
+    if (this.#closed || this.#host.closed()) {
+      end.destroy();
+      return;
+    }
+    // Whatever we thought of our paths, the connector saw one fail.
+    this.#host.fail(new TransportError("EPEER", `connection ${this.#host.id}: the peer resumed`));
+    this.#host.resumeOn(end);
   }
 
   #endpointOptions(): { dir?: string; host?: string; tls?: TlsCredentials | (() => Promise<TlsCredentials>) } {
@@ -530,6 +566,7 @@ export class PathControl {
     offer?.abort(new ReconfigureError(`connection ${this.#host.id} closed during a switch`));
     this.#failReady(new ReconfigureError(`connection ${this.#host.id} closed before it was ready`));
     void this.#resumeEndpoint?.close();
+    this.#resumeRelease?.();
     for (const w of this.#resumeWaiters) w();
     this.#wakeResumeDone();
   }

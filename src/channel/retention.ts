@@ -7,9 +7,12 @@
  *
  * This is on the hot path of every message, so it allocates nothing per record: entries are
  * numbers in typed-array rings (slab, offset, length, flags), and payload copies go into slabs
- * of SLAB_BYTES (a record above a quarter of a slab gets a slab of its own). A slab is dropped
- * once every record in it was acknowledged. (With one object and one ArrayBuffer per record, kept
- * a few ms until acknowledged, the garbage collector took a quarter of a message's time in a profile.)
+ * that start at FIRST_SLAB_BYTES and double up to SLAB_BYTES (a record above a quarter of that gets
+ * a slab of its own). A slab is dropped once every record in it was acknowledged, except one
+ * SLAB_BYTES slab kept for reuse. (With one object and one ArrayBuffer per record, kept a few ms
+ * until acknowledged, the garbage collector took a quarter of a message's time in a profile; a
+ * whole 1 MiB slab and 1,024 entries for every connection made a listener of short connections
+ * spend its time zeroing memory and collecting it.)
  */
 
 export interface KeptRecord {
@@ -19,7 +22,17 @@ export interface KeptRecord {
 }
 
 const SLAB_BYTES = 1024 * 1024;
-const UNFILLED = -1;
+const FIRST_SLAB_BYTES = 4096;
+const FIRST_ENTRIES = 64;
+
+/** A slab of copies, with how many kept records it holds. */
+interface Slab {
+  readonly bytes: Uint8Array;
+  live: number;
+  used: number;
+  /** from() handed out views of it (a resend may hold them past the acknowledgement): never reused. */
+  lent?: true;
+}
 
 export class Retention {
   /** Sequence number of the oldest entry. */
@@ -28,17 +41,19 @@ export class Retention {
   bytes = 0;
   readonly #limit: number;
   #waiting: (() => void)[] = [];
-  // Entry ring: entry for seq s is at ((s - base + head) & mask).
+  // Entry ring: entry for seq s is at ((s - base + head) & mask). An entry's slab is undefined
+  // while its place is reserved and not filled.
   #head = 0;
   #count = 0;
-  #slabOf = new Int32Array(1024);
-  #offset = new Int32Array(1024);
-  #length = new Int32Array(1024);
-  #flags = new Int32Array(1024);
-  // Slabs by id, with how many kept records each holds.
-  readonly #slabs = new Map<number, { bytes: Uint8Array; live: number }>();
-  #nextSlab = 0;
-  #current: { id: number; bytes: Uint8Array; live: number; used: number } | undefined;
+  #slabOf: (Slab | undefined)[] = new Array<Slab | undefined>(FIRST_ENTRIES).fill(undefined);
+  #offset = new Int32Array(FIRST_ENTRIES);
+  #length = new Int32Array(FIRST_ENTRIES);
+  #flags = new Int32Array(FIRST_ENTRIES);
+  #current: Slab | undefined;
+  /** Bytes of the next slab made. */
+  #slabBytes = FIRST_SLAB_BYTES;
+  /** One emptied slab kept for reuse: a steady stream then allocates (and collects) none. */
+  #spare: Slab | undefined;
 
   constructor(limitBytes: number) {
     this.#limit = limitBytes;
@@ -62,21 +77,23 @@ export class Retention {
   reserve(seq: number): void {
     if (seq !== this.base + this.#count) throw new RangeError(`retention: seq ${seq} out of order`);
     if (this.#count === this.#slabOf.length) this.#grow();
-    this.#slabOf[this.#at(this.#count)] = UNFILLED;
+    this.#slabOf[this.#at(this.#count)] = undefined;
     this.#count++;
   }
 
   #grow(): void {
     const size = this.#slabOf.length * 2;
+    const slabOf = new Array<Slab | undefined>(size).fill(undefined);
+    for (let i = 0; i < this.#count; i++) slabOf[i] = this.#slabOf[this.#at(i)];
     const move = (old: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> => {
       const next = new Int32Array(size);
       for (let i = 0; i < this.#count; i++) next[i] = old[this.#at(i)] as number;
       return next;
     };
-    this.#slabOf = move(this.#slabOf);
     this.#offset = move(this.#offset);
     this.#length = move(this.#length);
     this.#flags = move(this.#flags);
+    this.#slabOf = slabOf;
     this.#head = 0;
   }
 
@@ -87,48 +104,59 @@ export class Retention {
   fill(seq: number, source: Uint8Array, start: number, n: number, flags: number): void {
     const i = seq - this.base;
     if (i < 0 || i >= this.#count) return; // acknowledged already (cannot be: it was unpublished)
-    // A view of the part only when it is not the whole (no allocation on the usual path).
-    if (start !== 0 || n !== source.length) source = source.subarray(start, start + n);
-    let slab: { id: number; bytes: Uint8Array; live: number };
+    let slab: Slab;
     let offset = 0;
     if (n > SLAB_BYTES / 4) {
-      slab = { id: this.#nextSlab++, bytes: source.slice(), live: 0 };
-      this.#slabs.set(slab.id, slab);
+      slab = { bytes: source.slice(start, start + n), live: 0, used: n };
     } else {
       let current = this.#current;
-      if (current === undefined || current.used + n > SLAB_BYTES) {
-        if (current !== undefined && current.live === 0) this.#slabs.delete(current.id);
-        current = { id: this.#nextSlab++, bytes: new Uint8Array(SLAB_BYTES), live: 0, used: 0 };
-        this.#slabs.set(current.id, current);
+      if (current === undefined || current.used + n > current.bytes.length) {
+        if (current?.live === 0 && current.lent === undefined && current.bytes.length === SLAB_BYTES) {
+          this.#spare ??= current;
+        }
+        current = this.#spare ?? this.#newSlab(n);
+        if (current === this.#spare) this.#spare = undefined;
+        current.used = 0;
         this.#current = current;
       }
       offset = current.used;
-      current.bytes.set(source, offset);
+      // A view of the part only when it is not the whole (no allocation on the usual path).
+      current.bytes.set(start !== 0 || n !== source.length ? source.subarray(start, start + n) : source, offset);
       current.used += (n + 7) & ~7; // 8-byte aligned copies
       slab = current;
     }
     slab.live++;
     const at = this.#at(i);
-    this.#slabOf[at] = slab.id;
+    this.#slabOf[at] = slab;
     this.#offset[at] = offset;
     this.#length[at] = n;
     this.#flags[at] = flags;
     this.bytes += n;
   }
 
+  /** A fresh slab for records of at most SLAB_BYTES / 4: the next size, then the one after is twice it. */
+  #newSlab(n: number): Slab {
+    const size = Math.max(this.#slabBytes, n);
+    this.#slabBytes = Math.min(SLAB_BYTES, this.#slabBytes * 2);
+    return { bytes: new Uint8Array(size), live: 0, used: 0 };
+  }
+
   /** Drops the copy at ring index `at` (filled). */
   #drop(at: number): void {
-    const id = this.#slabOf[at] as number;
-    const slab = this.#slabs.get(id);
+    const slab = this.#slabOf[at] as Slab;
+    this.#slabOf[at] = undefined;
     this.bytes -= this.#length[at] as number;
-    if (slab !== undefined && --slab.live === 0 && slab !== this.#current) this.#slabs.delete(id);
+    // An emptied standard slab (not the one being filled) is kept for reuse if none is.
+    if (--slab.live === 0 && slab !== this.#current && slab.bytes.length === SLAB_BYTES && slab.lent === undefined) {
+      this.#spare ??= slab;
+    }
   }
 
   /** The peer has every record before `seq`: their copies go. */
   ack(seq: number): void {
     while (this.base < seq && this.#count > 0) {
       const at = this.#head;
-      if (this.#slabOf[at] === UNFILLED) break;
+      if (this.#slabOf[at] === undefined) break;
       this.#drop(at);
       this.#head = (this.#head + 1) & (this.#slabOf.length - 1);
       this.#count--;
@@ -146,7 +174,7 @@ export class Retention {
     const keep = Math.max(0, seq - this.base);
     for (let i = keep; i < this.#count; i++) {
       const at = this.#at(i);
-      if (this.#slabOf[at] !== UNFILLED) this.#drop(at);
+      if (this.#slabOf[at] !== undefined) this.#drop(at);
     }
     this.#count = Math.min(this.#count, keep);
   }
@@ -155,9 +183,9 @@ export class Retention {
   *from(seq: number): Generator<KeptRecord> {
     for (let i = seq - this.base; i < this.#count; i++) {
       const at = this.#at(i);
-      const id = this.#slabOf[at] as number;
-      if (id === UNFILLED) return;
-      const slab = this.#slabs.get(id) as { bytes: Uint8Array };
+      const slab = this.#slabOf[at];
+      if (slab === undefined) return;
+      slab.lent = true;
       const offset = this.#offset[at] as number;
       yield {
         seq: this.base + i,

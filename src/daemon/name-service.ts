@@ -18,6 +18,8 @@
  *   control connection, which reports the outcome as a `flow-event`. Only the flow's uid (or its
  *   name's owner) may trigger; only the reporting session may report events. A flow has one
  *   switch in flight at a time; one not reported within PENDING_TIMEOUT_MS counts as failed.
+ * - The Selector learns how many new flows each listener took in the last second (counted when a
+ *   flow is first reported; at most LIMITS.busyListeners listeners are counted at once).
  */
 import type { PeerCredentials } from "../native/native.js";
 import { isAddressName } from "../naming/address-names.js";
@@ -92,7 +94,32 @@ export const LIMITS = {
   flowsPerSession: 20_000,
   names: 200_000,
   flows: 200_000,
+  busyListeners: 10_000,
 } as const;
+
+/** New flows of one listener over the last second, in ten 100 ms buckets (memory does not grow with the rate). */
+class ArrivalRate {
+  readonly #slot = new Float64Array(10).fill(-1);
+  readonly #count = new Uint32Array(10);
+
+  add(now: number): void {
+    const tick = Math.floor(now / 100);
+    const i = tick % 10;
+    if (this.#slot[i] !== tick) {
+      this.#slot[i] = tick;
+      this.#count[i] = 0;
+    }
+    this.#count[i] = (this.#count[i] as number) + 1;
+  }
+
+  /** Arrivals in the last 10 buckets (this one included). */
+  perSecond(now: number): number {
+    const tick = Math.floor(now / 100);
+    let n = 0;
+    for (let i = 0; i < 10; i++) if ((this.#slot[i] as number) > tick - 10) n += this.#count[i] as number;
+    return n;
+  }
+}
 
 interface NameRecord extends NameEntry {
   readonly session: number;
@@ -124,6 +151,8 @@ export class NameService {
   readonly #now: () => number;
   readonly #uid: number;
   readonly #switchTotals = new Map<string, SwitchTotal>();
+  /** New flows per listener pid, for the Selector (see CHURN_FLOWS_PER_SECOND). */
+  readonly #arrivals = new Map<number, ArrivalRate>();
 
   constructor(options: NameServiceOptions) {
     this.#o = options;
@@ -422,6 +451,7 @@ export class NameService {
       connector,
       requirements: { ...requirements, sizes: [...requirements.sizes] },
       offered: entry.offered,
+      listenerNewFlowsPerSecond: this.#arrivals.get(entry.pid)?.perSecond(this.#now()) ?? 0,
     });
     return {
       listener: { pid: entry.pid, uid: entry.uid, cpus: listener.allowedCpus, endpoints: entry.endpoints },
@@ -445,6 +475,13 @@ export class NameService {
       for (const k of Object.keys(rates) as (keyof typeof rates)[]) {
         rates[k] = Math.max(0, (report.counters[k] - before.counters[k]) / s);
       }
+    }
+    if (before === undefined) {
+      let arrivals = this.#arrivals.get(report.listenerPid);
+      if (arrivals === undefined && this.#arrivals.size < LIMITS.busyListeners) {
+        this.#arrivals.set(report.listenerPid, (arrivals = new ArrivalRate()));
+      }
+      arrivals?.add(now);
     }
     mine.add(key);
     this.#sessionFlows.set(caller.session, mine);
@@ -487,6 +524,8 @@ export class NameService {
     };
     for (const n of [...this.#names.values()]) if (isDead(n.pid)) this.#dropName(n);
     for (const [key, f] of [...this.#flows]) if (isDead(f.connectorPid)) this.#dropFlow(key, f);
+    const now = this.#now();
+    for (const [pid, a] of [...this.#arrivals]) if (a.perSecond(now) === 0) this.#arrivals.delete(pid);
   }
 
   #dropName(n: NameRecord): void {

@@ -45,7 +45,18 @@ export interface SelectionRequest {
   readonly requirements: Requirements;
   /** Transports the listener offers (it may lack shm where memfd is refused). */
   readonly offered: readonly SelectableTransport[];
+  /** New flows to the listener in the last second, from the daemon's flow table (absent: none known). */
+  readonly listenerNewFlowsPerSecond?: number;
 }
+
+/**
+ * A listener taking this many new flows a second spends its time setting up short connections:
+ * their ends do not spin. (`npm run bench:daemon`, 8 connects by name in flight on 2 CPUs: with
+ * spinning ends the connect took 3.0-3.4 times a raw unix connect, adaptive 2.0-2.9, blocking
+ * 1.3: the listener's spin loop held its event loop from accepting, and the spinning CPUs were
+ * the ones its peers needed.)
+ */
+export const CHURN_FLOWS_PER_SECOND = 100;
 
 export interface Prediction {
   /** Predicted round trip of the smallest declared size (64 B when none), in ns. */
@@ -111,6 +122,13 @@ export function exclusion(c: Candidate, r: SelectionRequest): string | undefined
   }
   if (spins && shareOneCpu(r.listener, r.connector)) {
     return "both ends can only run on the same one CPU: a spinning end would hold it from its peer";
+  }
+  const churn = r.listenerNewFlowsPerSecond ?? 0;
+  if (spins && churn >= CHURN_FLOWS_PER_SECOND) {
+    return (
+      `the listener took ${churn} new flows in the last second (${CHURN_FLOWS_PER_SECOND} or more): its ` +
+      "connections are short, and spinning would hold its event loop from setting up the next ones"
+    );
   }
   return undefined;
 }

@@ -11,6 +11,8 @@
  * a loopback TCP port) and registers them. The connector asks the daemon, which answers with the
  * listener's endpoints and the candidates (transport x wait strategy) ranked by its Selector; the
  * connector tries them in that order and falls back (shm -> unix -> tcp) when one fails to set up.
+ * The client reuses the daemon's answer for a name for a second (daemon-client.ts resolve()), but
+ * only while it works: the first candidate of a kept answer failing to set up makes it ask again.
  * Every connection made through a name is a flow the connector reports (fallbacks included).
  * Connections made through a name are reconfigurable (channel/reconfigure.ts; path endpoints in
  * private directories under the daemon's runtime directory, tls credentials from the daemon when
@@ -35,6 +37,7 @@ import type { Duplex } from "node:stream";
 import { Connection, type ConnectionOptions, openReconfigurable } from "../channel/connection.js";
 import type { PathSpec } from "../channel/paths.js";
 import type { ReconfigureOptions, SwitchEvent } from "../channel/reconfigure.js";
+import { SharedResumeEndpoint } from "../channel/resume-endpoint.js";
 import { FableError, UsageError } from "../errors.js";
 import { loadNative } from "../native/load.js";
 import type { WaitStrategy } from "../ring/wait.js";
@@ -55,6 +58,7 @@ import {
   type FlowTransport,
   type PathChoice,
   type Push,
+  type ReplyBodies,
   type RequirementsWire,
   type SelectableTransport,
   type SwitchReason,
@@ -311,7 +315,10 @@ async function listenName(name: string, options: ListenOptions): Promise<Listene
   const sources: Source[] = [];
   const endpoints: { shm?: NonNullable<Endpoints["shm"]>; unix?: string; tcp?: { host: string; port: number } } = {};
   const uids = [process.getuid?.() ?? 0, ...(options.allow ?? [])];
+  // One resume endpoint for all its connections (they outlive the listener: it closes after them).
+  const resume = new SharedResumeEndpoint({ dir: client.paths.runtimeDir });
   const cleanup = async (): Promise<void> => {
+    resume.close();
     await client.unregister(name);
     rmSync(dir, { recursive: true, force: true });
   };
@@ -341,10 +348,14 @@ async function listenName(name: string, options: ListenOptions): Promise<Listene
       sources.push(l);
       endpoints.tcp = l.address;
     }
-    const listener = new Listener(`xio://${name}`, sources, options, cleanup, reconfigureOptions(client, "listener"));
+    const listener = new Listener(`xio://${name}`, sources, options, cleanup, {
+      ...reconfigureOptions(client, "listener"),
+      resumeEndpoint: resume,
+    });
     await client.register(name, options.allow ?? [], endpoints, (err) => (listener.registrationLost = err));
     return listener;
   } catch (err) {
+    resume.close();
     await Promise.all(sources.map((s) => s.close()));
     rmSync(dir, { recursive: true, force: true });
     throw err;
@@ -359,11 +370,34 @@ async function connectName(name: string, options: ConnectOptions): Promise<Conne
     trust: options.trust ?? "trusted",
     sizes: [...(options.sizes ?? [])],
   };
-  const reply = await client.request({ type: "resolve", name, requirements });
+  const { reply, cached } = await client.resolve(name, requirements);
+  if (cached) {
+    // A kept answer is used only while it works: the listener may have moved or died since.
+    try {
+      return await connectResolved(name, reply, client, options, false);
+    } catch {
+      client.forgetResolved(name);
+    }
+    return connectResolved(name, (await client.resolve(name, requirements)).reply, client, options, true);
+  }
+  return connectResolved(name, reply, client, options, true);
+}
+
+/**
+ * Tries the daemon's candidates in order; with `fallback` false (a kept answer) only the first,
+ * so a stale answer never leads to a fallback the daemon would not pick now.
+ */
+async function connectResolved(
+  name: string,
+  reply: ReplyBodies["resolve"],
+  client: DaemonClient,
+  options: ConnectOptions,
+  fallback: boolean,
+): Promise<Connection> {
   const { listener, selection } = reply;
   const attempts: FlowAttempt[] = [];
   const failed = new Set<SelectableTransport>();
-  for (const candidate of selection.ranked) {
+  for (const candidate of fallback ? selection.ranked : selection.ranked.slice(0, 1)) {
     // A transport that failed to set up fails the same way with another wait strategy.
     if (failed.has(candidate.transport)) continue;
     let end: TransportEnd;

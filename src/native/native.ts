@@ -83,6 +83,8 @@ export interface FdWatcher {
   update(events: number): void;
   /** True while started: then it keeps the event loop alive and the GC does not take it. */
   readonly active: boolean;
+  /** Whether the watcher, while started, keeps the event loop alive (default true). */
+  setRef(ref: boolean): void;
   /** Stops for good: no callback runs after this. Idempotent; also done at worker or process teardown. */
   close(): void;
 }
@@ -176,4 +178,16 @@ export interface NativeAddon {
    * hold, of `events` plus disconnect and error. Throws EARG when the fd is not open.
    */
   fdPoll(fd: number, events: number): number;
+
+  /**
+   * A connected AF_UNIX datagram socketpair [a, b], non-blocking and close-on-exec: a ring side's
+   * wake socket (src/ring/wake-socket.ts). The two ends are separate open file descriptions.
+   */
+  wakePair(): [number, number];
+  /** Sends one byte with MSG_DONTWAIT: 0, or the errno (EAGAIN: the queue is full, a wake-up is queued). */
+  wakeSend(fd: number): number;
+  /** Reads every queued datagram with MSG_DONTWAIT (at most 1024); returns how many. */
+  wakeDrain(fd: number): number;
+  /** Throws EARG unless `fd` is an AF_UNIX datagram socket. */
+  wakeCheck(fd: number): void;
 }

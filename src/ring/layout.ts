@@ -13,7 +13,8 @@
  *       (closed flags: 0 open, 1 closed in order, 2 aborted: the side is gone without an end)
  *   128 producer position: end of the last published record (free-running u32 byte counter)
  *   256 consumer position: end of the last freed record
- *   384 reader sleeping: 0 awake, 1 asleep on a futex, 2 asleep on Atomics.waitAsync
+ *   384 reader sleeping: 0 awake, 1 asleep on a futex, 2 asleep on Atomics.waitAsync, 3 asleep
+ *       on its wake socket
  *   512 writer sleeping: same values, the writer waiting for space
  *  1024 records (CONTROL_BYTES)
  *
@@ -84,6 +85,8 @@ export const ABORTED = 2;
 export const AWAKE = 0;
 export const SLEEPING_FUTEX = 1;
 export const SLEEPING_ATOMICS = 2;
+/** The sleeper watches its end's wake socket: the waker sends it a byte (src/ring/wake-socket.ts). */
+export const SLEEPING_SOCKET = 3;
 
 /** Bytes a ring of `capacity` occupies (control block + records). */
 export function ringBytes(capacity: number): number {

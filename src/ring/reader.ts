@@ -89,12 +89,16 @@ export class RingReader {
   #aborted = false;
   #closed = false;
   #failure: RingError | undefined;
+  /** The writer's wake socket (the end to ring when it sleeps for space), or -1. */
+  readonly #wakeFd: number;
 
   /**
-   * `position` (tests only): where both sides of a fresh ring start, to exercise the u32 counter
+   * `wakeFd`: the other end of the writer's wake socket (src/ring/wake-socket.ts), where the
+   * writer has one. `position` (tests only): where both sides of a fresh ring start, to exercise the u32 counter
    * wrapping without moving 4 GiB first; the writer must start at the same place.
    */
-  constructor(memory: RingMemory, options: { copy: boolean; position?: number }) {
+  constructor(memory: RingMemory, options: { copy: boolean; position?: number; wakeFd?: number }) {
+    this.#wakeFd = options.wakeFd ?? -1;
     this.memory = memory;
     this.#words = memory.words;
     this.#buffer = memory.buffer;
@@ -251,7 +255,7 @@ export class RingReader {
     const w = this.#words;
     Atomics.store(w, W_TAIL, end);
     const sleeping = STORE_IS_FULL_FENCE ? w[W_WRITER_SLEEPING] : Atomics.load(w, W_WRITER_SLEEPING);
-    if (sleeping !== 0) wakeSleeper(w, W_WRITER_SLEEPING);
+    if (sleeping !== 0) wakeSleeper(w, W_WRITER_SLEEPING, this.#wakeFd);
   }
 
   /** Tells the writer nobody reads any more (and wakes it if it waits for space). Idempotent. */
@@ -260,7 +264,7 @@ export class RingReader {
     this.#closed = true;
     const w = this.#words;
     Atomics.store(w, W_READER_CLOSED, abort ? ABORTED : CLOSED);
-    if (Atomics.load(w, W_WRITER_SLEEPING) !== 0) wakeSleeper(w, W_WRITER_SLEEPING);
+    if (Atomics.load(w, W_WRITER_SLEEPING) !== 0) wakeSleeper(w, W_WRITER_SLEEPING, this.#wakeFd);
   }
 
   #advance(size: number): void {

@@ -6,7 +6,8 @@
  *   (setImmediate), which is where a peer's death (a socket closing, a port closing) is noticed:
  *   the spin is bounded by that check.
  * - "block": sleep as soon as nothing is there, on a sleeper that does not block the event loop
- *   (a native waiter thread doing FUTEX_WAIT, or Atomics.waitAsync for SharedArrayBuffers).
+ *   (a wake socket watched by the event loop, a native waiter thread doing FUTEX_WAIT, or
+ *   Atomics.waitAsync for SharedArrayBuffers).
  * - "adaptive": spin up to `spinBudgetUs` (inside wait() when it is the thread's only pending
  *   wait, else in the thread's loop beside the others), then sleep. Spinning about as long as a
  *   sleep-and-wake costs keeps the waste within twice the optimum (the classic spin-then-block
@@ -32,6 +33,7 @@ import { loadNative } from "../native/load.js";
 import { RingError } from "./errors.js";
 import { AWAKE, SLEEPING_ATOMICS, SLEEPING_FUTEX } from "./layout.js";
 import { wakeSleeper } from "./wake.js";
+import type { WakeSocket } from "./wake-socket.js";
 
 export type WaitStrategy = "spin" | "block" | "adaptive";
 export const WAIT_STRATEGIES: readonly WaitStrategy[] = Object.freeze(["spin", "block", "adaptive"]);
@@ -42,6 +44,8 @@ export type SleeperKind = "futex" | "atomics";
 export interface WaitOptions {
   readonly strategy: WaitStrategy;
   readonly sleeper?: SleeperKind;
+  /** Sleep by watching this end's wake socket instead (the peer must hold its other end). */
+  readonly wakeSocket?: WakeSocket;
   /** Adaptive: how long wait() spins before it sleeps. */
   readonly spinBudgetUs?: number;
   /** Spin: how long one synchronous poll lasts before the event loop gets a turn. */
@@ -254,7 +258,13 @@ export class RingWait {
     this.#budgetMs = this.#maxBudgetMs;
     this.#sliceMs = (options.spinSliceUs ?? DEFAULT_SPIN_SLICE_US) / 1000;
     this.#pollMs = options.pollMs ?? DEFAULT_POLL_MS;
-    this.#makeSleeper = options.sleeper === "atomics" ? atomicsSleeper : futexSleeper;
+    const wakeSocket = options.wakeSocket;
+    this.#makeSleeper =
+      wakeSocket !== undefined
+        ? (_words, _index, pollMs, onWake) => wakeSocket.sleeper(pollMs, onWake)
+        : options.sleeper === "atomics"
+          ? atomicsSleeper
+          : futexSleeper;
     const poll = condition.poll?.bind(condition);
     this.#entry = {
       spinUntil: -1,

@@ -66,8 +66,12 @@ export class RingWriter {
   #queueCount = 0;
   #closed = false;
 
+  /** The reader's wake socket (the end to ring), or -1 (see RingReader's constructor). */
+  readonly #wakeFd: number;
+
   /** `position`: see RingReader's constructor (tests only). */
-  constructor(memory: RingMemory, options: { position?: number } = {}) {
+  constructor(memory: RingMemory, options: { position?: number; wakeFd?: number } = {}) {
+    this.#wakeFd = options.wakeFd ?? -1;
     this.memory = memory;
     this.#words = memory.words;
     this.#views = new ViewCache(memory.buffer, memory.byteOffset + W_DATA * 4, memory.capacity);
@@ -184,7 +188,7 @@ export class RingWriter {
     this.#published = end;
     w[W_HEAD] = end; // informational: nobody relies on it
     const sleeping = STORE_IS_FULL_FENCE ? w[W_READER_SLEEPING] : Atomics.load(w, W_READER_SLEEPING);
-    if (sleeping !== 0) wakeSleeper(w, W_READER_SLEEPING);
+    if (sleeping !== 0) wakeSleeper(w, W_READER_SLEEPING, this.#wakeFd);
   }
 
   /**
@@ -197,7 +201,7 @@ export class RingWriter {
     this.#queueCount = 0;
     const w = this.#words;
     Atomics.store(w, W_WRITER_CLOSED, abort ? ABORTED : CLOSED);
-    if (Atomics.load(w, W_READER_SLEEPING) !== 0) wakeSleeper(w, W_READER_SLEEPING);
+    if (Atomics.load(w, W_READER_SLEEPING) !== 0) wakeSleeper(w, W_READER_SLEEPING, this.#wakeFd);
   }
 
   /** Reads the consumer position; true when `need` bytes from `start` are free. */

@@ -43,6 +43,8 @@ export interface RingEndOptions {
   readonly wait: WaitOptions;
   /** Names this end in error messages, e.g. "shm (listener)". */
   readonly label: string;
+  /** The peer's wake socket (the end this end rings), where the peer sleeps on one. */
+  readonly peerWakeFd?: number;
 }
 
 export abstract class RingTransportEnd implements TransportEnd {
@@ -65,8 +67,9 @@ export abstract class RingTransportEnd implements TransportEnd {
     this.trust = options.trust;
     this.label = options.label;
     this.waitStrategy = options.wait.strategy;
-    const reader = new RingReader(inbound, { copy: options.trust === "untrusted" });
-    const writer = new RingWriter(outbound);
+    const wakeFd = options.peerWakeFd ?? -1;
+    const reader = new RingReader(inbound, { copy: options.trust === "untrusted", wakeFd });
+    const writer = new RingWriter(outbound, { wakeFd });
     this.#reader = reader;
     this.#writer = writer;
     this.maxRecordBytes = writer.maxRecordBytes;

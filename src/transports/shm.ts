@@ -9,13 +9,15 @@
  *
  * Rendezvous (./rendezvous.ts): the listener creates the region for each connection (sealed:
  * it can neither shrink nor grow), initialises both rings, and sends the region's fd with a hello
- * (ring size, offsets, epoch) by SCM_RIGHTS; the connector checks the hello against the region it
+ * (ring size, offsets, epoch) by SCM_RIGHTS, together with the two ends' wake sockets (the end
+ * the connector rings, and the connector's own); the connector checks the hello against what it
  * received before mapping it. The unix socket then stays open as the liveness channel: its end
  * without an orderly close in the rings means the peer died (EPEER), which ends every wait at
  * once. The listener's ring size counts for both directions.
  *
  * Waiting (`wait`): "spin" polls and never sleeps (lowest latency, a CPU per waiting side),
- * "block" sleeps at once on a native waiter thread (futex; never a libuv pool thread),
+ * "block" sleeps at once (on its wake socket in the event loop, src/ring/wake-socket.ts; or with
+ * `sleeper: "futex"` on a native waiter thread, never a libuv pool thread),
  * "adaptive" (default) spins a bounded budget, then sleeps; writers wake a sleeping side only
  * when its sleeping flag is set. Each end chooses for itself.
  *
@@ -29,6 +31,7 @@ import type { PeerCredentials } from "../native/native.js";
 import { RingError } from "../ring/errors.js";
 import { attachRing, checkCapacity, initRing, ringBytes, type RingMemory, W_EPOCH } from "../ring/layout.js";
 import { WAIT_STRATEGIES, type WaitStrategy } from "../ring/wait.js";
+import { WakeSocket } from "../ring/wake-socket.js";
 import { UsageError } from "../errors.js";
 import { checkTrust } from "./common.js";
 import { connectRendezvous, RendezvousListener, type RendezvousConnection } from "./rendezvous.js";
@@ -43,6 +46,11 @@ export interface ShmOptions {
   readonly spinBudgetUs?: number;
   /** Spin: poll this long before the event loop gets a turn. */
   readonly spinSliceUs?: number;
+  /**
+   * How this end sleeps (default "socket": its wake socket, watched by the event loop; "futex": a
+   * native waiter thread, two hand-offs per wake-up). Environment default: FABLE_SHM_SLEEPER.
+   */
+  readonly sleeper?: ShmSleeper;
   /** Listener: bytes of each ring, a power of two (default 1 MiB); maxRecordBytes is under half of it. */
   readonly ringBytes?: number;
   /** Listener: the epoch written into both rings (default 0). */
@@ -53,9 +61,13 @@ export interface ShmOptions {
   readonly timeoutMs?: number;
 }
 
+export type ShmSleeper = "socket" | "futex";
+export const SHM_SLEEPERS: readonly ShmSleeper[] = Object.freeze(["socket", "futex"]);
+
 export const DEFAULT_SHM_RING_BYTES = 1024 * 1024;
 const HELLO_MAGIC = 0x48534246; // "FBSH"
-const HELLO_VERSION = 1;
+/** 2: the hello carries the wake sockets (fds: region, the listener's doorbell, the connector's socket). */
+const HELLO_VERSION = 2;
 const HELLO_WORDS = 7;
 
 /** One end of an shm connection. */
@@ -69,6 +81,10 @@ export class ShmEnd extends RingTransportEnd {
   /** The rendezvous socket, kept open as the liveness channel. */
   readonly connection: RendezvousConnection;
   #region: ArrayBuffer | undefined;
+  /** This end's wake socket, and the peer's (the end this end rings). */
+  readonly #wake: WakeSocket;
+  readonly #peerWakeFd: number;
+  readonly #sleepsOnSocket: boolean;
 
   /** @internal: made by ShmListener.accept() and connectShm(). */
   constructor(
@@ -78,13 +94,19 @@ export class ShmEnd extends RingTransportEnd {
     connection: RendezvousConnection,
     options: ShmOptions,
     side: "listener" | "connector",
+    wake: { own: number; peer: number },
   ) {
+    const wakeSocket = new WakeSocket(wake.own);
+    const onSocket = checkSleeper(options.sleeper) === "socket" && loadNative().capabilities.fdWatch;
     super(inbound, outbound, {
       trust: checkTrust(options.trust),
       label: `shm (${side}, peer pid ${connection.peer.pid})`,
+      peerWakeFd: wake.peer,
       wait: {
         strategy: checkWait(options.wait),
-        sleeper: "futex",
+        // The wake socket is watched by the event loop: one hand-off per wake-up, where a
+        // futex needs a waiter thread and then the loop (a thread with no loop keeps the futex).
+        ...(onSocket ? { wakeSocket } : { sleeper: "futex" as const }),
         ...(options.spinBudgetUs !== undefined ? { spinBudgetUs: options.spinBudgetUs } : {}),
         ...(options.spinSliceUs !== undefined ? { spinSliceUs: options.spinSliceUs } : {}),
       },
@@ -94,14 +116,23 @@ export class ShmEnd extends RingTransportEnd {
     this.ringBytes = inbound.capacity;
     this.epoch = inbound.words[W_EPOCH] ?? 0;
     this.connection = connection;
+    this.#wake = wakeSocket;
+    this.#peerWakeFd = wake.peer;
+    this.#sleepsOnSocket = onSocket;
     connection.watch((error) => this.peerGone(error === undefined ? "its socket closed" : error.message));
   }
 
-  /** The liveness socket is this end's only handle; a sleeping waiter holds the loop while it waits. */
+  /** With the wake socket, an unref'd end's sleeping waits do not hold the loop (a waiter thread does). */
+  get unrefWaits(): boolean {
+    return this.#sleepsOnSocket;
+  }
+
+  /** The liveness socket and the wake socket are this end's handles. */
   setRef(ref: boolean): void {
     if (this.#region === undefined) return; // released: the socket was unref'd or destroyed then
     if (ref) this.connection.socket.ref();
     else this.connection.socket.unref();
+    this.#wake.setRef(ref);
   }
 
   protected release(aborted: boolean): void {
@@ -115,7 +146,19 @@ export class ShmEnd extends RingTransportEnd {
     const region = this.#region;
     this.#region = undefined;
     if (region !== undefined) loadNative().shmUnmap(region);
+    // The rings are closed: nothing rings the peer after this (a reused fd number must not get a byte).
+    this.#wake.close();
+    closeSync(this.#peerWakeFd);
   }
+}
+
+function checkSleeper(sleeper: ShmSleeper | undefined): ShmSleeper {
+  const chosen = sleeper ?? (process.env.FABLE_SHM_SLEEPER as ShmSleeper | undefined) ?? "socket";
+  if (!SHM_SLEEPERS.includes(chosen)) {
+    const from = sleeper === undefined ? "FABLE_SHM_SLEEPER" : "sleeper";
+    throw new UsageError(`${from} must be one of ${SHM_SLEEPERS.join(", ")}, not ${JSON.stringify(chosen)}`);
+  }
+  return chosen;
 }
 
 function checkWait(wait: WaitStrategy | undefined): WaitStrategy {
@@ -149,6 +192,7 @@ export class ShmListener {
     }
     checkTrust(options.trust);
     checkWait(options.wait);
+    checkSleeper(options.sleeper);
     const caps = loadNative().capabilities;
     if (!caps.memfd || !caps.futex) {
       throw new TransportError("EPEER", "the shm transport needs memfd and futex, which this system lacks");
@@ -165,7 +209,12 @@ export class ShmListener {
       const ring = ringBytes(this.#capacity);
       const regionBytes = 2 * ring;
       const fd = native.shmCreate("fable-shm", regionBytes);
+      // Each end's wake socket: [its own end, the end its peer rings]. The connector's pair is made
+      // here too, so one hello carries everything; we keep only the ends that are ours.
+      const [listenerOwn, listenerBell] = native.wakePair();
+      const [connectorOwn, connectorBell] = native.wakePair();
       let region: ArrayBuffer | undefined;
+      let handedOver = false;
       try {
         region = native.shmMap(fd, regionBytes);
         const epoch = (this.#options.epoch ?? 0) >>> 0;
@@ -173,15 +222,25 @@ export class ShmListener {
         const toConnector = initRing(region, 0, this.#capacity, epoch, true);
         const toListener = initRing(region, ring, this.#capacity, epoch, true);
         const hello = new Uint32Array([HELLO_MAGIC, HELLO_VERSION, this.#capacity, epoch, 0, ring, regionBytes]);
-        connection.send(new Uint8Array(hello.buffer), [fd]);
-        return new ShmEnd(region, toListener, toConnector, connection, this.#options, "listener");
+        connection.send(new Uint8Array(hello.buffer), [fd, listenerBell, connectorOwn]);
+        handedOver = true;
+        return new ShmEnd(region, toListener, toConnector, connection, this.#options, "listener", {
+          own: listenerOwn,
+          peer: connectorBell,
+        });
       } catch (err) {
         // The connector went away during the rendezvous: wait for the next one.
         if (region !== undefined) native.shmUnmap(region);
         connection.destroy();
+        if (!handedOver) {
+          closeSync(listenerOwn);
+          closeSync(connectorBell);
+        }
         if (!(err instanceof TransportError && err.code === "EPEER")) throw err;
       } finally {
         closeSync(fd);
+        closeSync(listenerBell);
+        closeSync(connectorOwn);
       }
     }
   }
@@ -201,6 +260,7 @@ export class ShmListener {
 export async function connectShm(path: string, options: ShmOptions = {}): Promise<ShmEnd> {
   checkTrust(options.trust);
   checkWait(options.wait);
+  checkSleeper(options.sleeper);
   const native = loadNative();
   const connection = await connectRendezvous(path, rendezvousOptions(options));
   let fds: number[] = [];
@@ -208,8 +268,7 @@ export async function connectShm(path: string, options: ShmOptions = {}): Promis
     const message = await connection.receive();
     fds = message.fds;
     const words = message.data.length === HELLO_WORDS * 4 ? new Uint32Array(message.data.slice().buffer) : undefined;
-    const fd = fds[0];
-    if (words === undefined || words[0] !== HELLO_MAGIC || fds.length !== 1 || fd === undefined) {
+    if (words === undefined || words[0] !== HELLO_MAGIC) {
       throw new TransportError(
         "EPROTOCOL",
         `the listener at ${path} sent ${message.data.length} bytes and ${fds.length} fds: not an shm hello`,
@@ -221,6 +280,23 @@ export async function connectShm(path: string, options: ShmOptions = {}): Promis
         "EPROTOCOL",
         `the listener at ${path} speaks shm version ${version}, not ${HELLO_VERSION}`,
       );
+    }
+    const [fd, listenerBell, connectorOwn] = fds;
+    if (fds.length !== 3 || fd === undefined || listenerBell === undefined || connectorOwn === undefined) {
+      throw new TransportError(
+        "EPROTOCOL",
+        `the listener at ${path} sent ${fds.length} fds with its hello, not 3 (region, wake sockets)`,
+      );
+    }
+    for (const wakeFd of [listenerBell, connectorOwn]) {
+      try {
+        native.wakeCheck(wakeFd);
+      } catch (err) {
+        throw new TransportError(
+          "EPROTOCOL",
+          `the listener at ${path} sent a bad wake socket: ${(err as Error).message}`,
+        );
+      }
     }
     const ring = ringBytes(capacityOrFail(capacity, path));
     const size = native.shmSize(fd);
@@ -234,7 +310,12 @@ export async function connectShm(path: string, options: ShmOptions = {}): Promis
     try {
       const toConnector = attachRing(region, 0, capacity as number);
       const toListener = attachRing(region, ring, capacity as number);
-      return new ShmEnd(region, toConnector, toListener, connection, options, "connector");
+      const end = new ShmEnd(region, toConnector, toListener, connection, options, "connector", {
+        own: connectorOwn,
+        peer: listenerBell,
+      });
+      fds = [fd]; // the wake sockets are the end's now
+      return end;
     } catch (err) {
       native.shmUnmap(region);
       if (err instanceof RingError) throw new TransportError("EPROTOCOL", err.message, { cause: err });

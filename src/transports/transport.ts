@@ -116,9 +116,12 @@ export interface TransportEnd {
   /**
    * Optional: whether this end's own handles (sockets) keep the event loop alive; default yes,
    * like a net.Socket's ref()/unref(). A wait in progress may still hold the loop on its own (a
-   * sleeping shm waiter thread): a caller that must let the process exit cancels its waits.
+   * sleeping shm waiter thread) unless `unrefWaits`: a caller that must let the process exit
+   * cancels its waits.
    */
   setRef?(ref: boolean): void;
+  /** Optional: true when, after setRef(false), a pending wait does not hold the event loop either. */
+  readonly unrefWaits?: boolean;
 
   /** The peer closed and every record before its close has been returned by next(). */
   readonly ended: boolean;

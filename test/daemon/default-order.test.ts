@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { defaultOrderSelection } from "../../src/daemon/default-order.js";
-import { candidateName, type Requirements, type SelectionRequest } from "../../src/daemon/selector.js";
+import {
+  candidateName,
+  CHURN_FLOWS_PER_SECOND,
+  type Requirements,
+  type SelectionRequest,
+} from "../../src/daemon/selector.js";
 
 function request(
   requirements: Partial<Requirements>,
@@ -41,4 +46,15 @@ test("default order: two ends confined to one CPU exclude spinning; shm not offe
   const sameCpu = defaultOrderSelection(request({}, [[1], [1]]));
   assert.deepEqual(sameCpu.ranked.map(candidateName), ["shm:block", "unix", "tcp"]);
   assert.match(sameCpu.verdicts.find((v) => v.candidate.wait === "spin")?.excluded ?? "", /same one CPU/);
+});
+
+test("default order: a listener taking 100+ new flows a second gets no spinning ends; 99 still does", () => {
+  const busy = defaultOrderSelection({ ...request({}), listenerNewFlowsPerSecond: CHURN_FLOWS_PER_SECOND });
+  assert.deepEqual(busy.ranked.map(candidateName), ["shm:block", "unix", "tcp"]);
+  for (const wait of ["spin", "adaptive"]) {
+    const v = busy.verdicts.find((x) => x.candidate.wait === wait);
+    assert.match(v?.excluded ?? "", /took 100 new flows in the last second/);
+  }
+  const calm = defaultOrderSelection({ ...request({}), listenerNewFlowsPerSecond: CHURN_FLOWS_PER_SECOND - 1 });
+  assert.equal(candidateName(calm.ranked[0] ?? { transport: "tcp", wait: null }), "shm:spin");
 });

@@ -3,8 +3,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DefaultOrderSelector } from "../../src/daemon/default-order.js";
 import { type Caller, NameService } from "../../src/daemon/name-service.js";
-import type { EndPlacement } from "../../src/daemon/selector.js";
-import type { FlowReport, Reply, Request, RequestBody } from "../../src/naming/protocol.js";
+import { renderExplain } from "../../src/cli/explain.js";
+import { candidateName, type EndPlacement, type Selection } from "../../src/daemon/selector.js";
+import type { FlowReport, Reply, Request, RequestBody, ResolveReply } from "../../src/naming/protocol.js";
 
 function world(): { service: NameService; dead: Set<number>; cpus: Map<number, number[]>; stopped: () => boolean } {
   const dead = new Set<number>();
@@ -183,4 +184,51 @@ test("name service: a flow to an address's name (transparent mode's .addr/ tree)
     (r.flows as { id: string; transparent: boolean }[]).map((f) => [f.id, f.transparent]),
   );
   assert.deepEqual(marks, { "f-addr": true, "f-name": false });
+});
+
+test("name service: a listener taking 100+ new flows a second gets blocking ends, explain says why, and a second later spinning again", () => {
+  let now = 5_000;
+  const service = new NameService({
+    selector: new DefaultOrderSelector(),
+    placement: (pid) => ({ pid, allowedCpus: [0, 1], currentCpu: null }),
+    alive: () => true,
+    now: () => now,
+  });
+  call(service, alice, { type: "register", name: "busy", allow: [], endpoints });
+  const resolve = (): Extract<Reply, { ok: true }> => {
+    const r = call(service, alice2, { type: "resolve", name: "busy", requirements: critical });
+    assert.ok(r.ok);
+    return r;
+  };
+  const first = (r: Extract<Reply, { ok: true }>): string =>
+    candidateName((r.selection as Selection).ranked[0] ?? { transport: "tcp", wait: null });
+  const report = (i: number): FlowReport => ({
+    id: `f-${i}`,
+    name: "busy",
+    listenerPid: alice.pid,
+    listenerCpus: [0, 1],
+    connectorCpus: [0, 1],
+    transport: "shm",
+    wait: "spin",
+    epoch: 0,
+    fallbacks: [],
+    since: now,
+    counters: { sentMessages: 1, sentBytes: 1, receivedMessages: 1, receivedBytes: 1, writeWaits: 0 },
+  });
+  for (let i = 0; i < 99; i++) {
+    call(service, alice2, { type: "flow", flow: report(i) });
+    now += 5; // 99 flows in 495 ms
+  }
+  // A report of a flow already known is no new flow.
+  call(service, alice2, { type: "flow", flow: report(0) });
+  assert.equal(first(resolve()), "shm:spin");
+  call(service, alice2, { type: "flow", flow: report(99) });
+  const busy = resolve();
+  assert.equal(first(busy), "shm:block");
+  const explained = renderExplain("xio://busy", busy as unknown as ResolveReply, critical);
+  assert.match(explained, /took 100 new flows in the last second/);
+  assert.match(explained, /chosen: shm:block/);
+  now += 1_000;
+  assert.equal(first(resolve()), "shm:spin");
+  service.sweep();
 });

@@ -41,6 +41,8 @@ async function echo(conn: Connection): Promise<void> {
   } catch {
     // the peer went away
   }
+  // As a server should once its peer has gone: the connection's memory goes now, not at a GC.
+  conn.destroy();
 }
 
 async function main(): Promise<void> {

@@ -98,6 +98,48 @@ describe("shm transport between two Node processes", () => {
   });
 });
 
+describe("shm ends and the event loop", () => {
+  // A child connects, unrefs its end and sleeps in readable(): with the wake socket it exits by
+  // itself (nothing else holds its loop); a futex waiter thread would hold it.
+  const child = (path: string, sleeper: string): Promise<{ code: number | null; ms: number }> => {
+    const shm = new URL("../../src/transports/shm.js", import.meta.url).href;
+    const script =
+      `const { connectShm } = await import(${JSON.stringify(shm)});` +
+      `const end = await connectShm(${JSON.stringify(path)}, { wait: "block", sleeper: ${JSON.stringify(sleeper)} });` +
+      `end.setRef(false); void end.readable().catch(() => {}); process.stdout.write("waiting\\n");`;
+    const started = Date.now();
+    const p = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    const killer = setTimeout(() => p.kill("SIGKILL"), 3000);
+    return new Promise((resolve) =>
+      p.once("exit", (code) => {
+        clearTimeout(killer);
+        resolve({ code, ms: Date.now() - started });
+      }),
+    );
+  };
+
+  it("an unref'd end asleep on its wake socket lets the process exit; asleep on a waiter thread it does not", async () => {
+    const path = socketPath();
+    const listener = await ShmListener.listen(path, { wait: "block" });
+    const ends: ShmEnd[] = [];
+    try {
+      for (const [sleeper, exits] of [
+        ["socket", true],
+        ["futex", false],
+      ] as const) {
+        const accepting = listener.accept();
+        const exited = child(path, sleeper);
+        ends.push(await accepting);
+        const { code } = await exited;
+        assert.equal(code === 0, exits, `${sleeper}: exit code ${code} (null: still running after 3 s)`);
+      }
+    } finally {
+      for (const e of ends) e.destroy();
+      await listener.close();
+    }
+  });
+});
+
 describe("shm rendezvous", () => {
   const native = loadNative();
 
@@ -148,30 +190,26 @@ describe("shm rendezvous", () => {
     const path = socketPath();
     const fake = await RendezvousListener.listen(path);
     const region = native.shmCreate("fable-test", 8192);
+    const [wakeA, wakeB] = native.wakePair();
+    const hello = (...words: number[]): Uint8Array => new Uint8Array(new Uint32Array([0x48534246, ...words]).buffer);
+    const fine = [region, wakeA, wakeB];
     try {
       const cases: [Uint8Array, number[], RegExp][] = [
-        [new Uint8Array([1, 2, 3]), [region], /not an shm hello/],
-        [
-          new Uint8Array(new Uint32Array([0x48534246, 1, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)]).buffer),
-          [],
-          /fds/,
-        ],
-        [
-          new Uint8Array(new Uint32Array([0x48534246, 9, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)]).buffer),
-          [region],
-          /version 9/,
-        ],
-        [new Uint8Array(new Uint32Array([0x48534246, 1, 3000, 0, 0, 4024, 8048]).buffer), [region], /ring of 3000/],
-        [
-          new Uint8Array(new Uint32Array([0x48534246, 1, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)]).buffer),
-          [region],
-          /region has 8192/,
-        ],
+        [new Uint8Array([1, 2, 3]), fine, /not an shm hello/],
+        [hello(2, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)), [], /0 fds/],
+        [hello(2, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)), [region], /1 fds/],
+        [hello(9, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)), fine, /version 9/],
+        // A listener of the futex-only protocol (version 1) is told apart from garbage.
+        [hello(1, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)), [region], /version 1, not 2/],
+        [hello(2, 3000, 0, 0, 4024, 8048), fine, /ring of 3000/],
+        [hello(2, 4096, 0, 0, 1024 + 4096, 2 * (1024 + 4096)), fine, /region has 8192/],
+        // A wake socket that is no datagram socket (here the region itself) is refused.
+        [hello(2, 2048, 0, 0, 1024 + 2048, 2 * (1024 + 2048)), [region, region, wakeB], /bad wake socket/],
       ];
-      for (const [hello, fds, message] of cases) {
+      for (const [bytes, fds, message] of cases) {
         const connecting = connectShm(path);
         const conn = await fake.accept();
-        conn.send(hello, fds);
+        conn.send(bytes, fds);
         await assert.rejects(connecting, { code: "EPROTOCOL", message });
         conn.destroy();
       }
@@ -180,7 +218,7 @@ describe("shm rendezvous", () => {
       const blank = native.shmCreate("fable-test", right);
       const connecting = connectShm(path);
       const conn = await fake.accept();
-      conn.send(new Uint8Array(new Uint32Array([0x48534246, 1, 2048, 0, 0, 1024 + 2048, right]).buffer), [blank]);
+      conn.send(hello(2, 2048, 0, 0, 1024 + 2048, right), [blank, wakeA, wakeB]);
       await assert.rejects(connecting, { code: "EPROTOCOL", message: /magic/ });
       conn.destroy();
       const { closeSync } = await import("node:fs");
@@ -192,7 +230,7 @@ describe("shm rendezvous", () => {
       quiet.destroy();
     } finally {
       const { closeSync } = await import("node:fs");
-      closeSync(region);
+      for (const fd of fine) closeSync(fd);
       await fake.close();
     }
   });

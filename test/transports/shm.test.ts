@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { maxRecordBytes } from "../../src/ring/layout.js";
 import type { WaitStrategy } from "../../src/ring/wait.js";
-import { connectShm, type ShmEnd, ShmListener } from "../../src/transports/shm.js";
+import { connectShm, type ShmEnd, ShmListener, type ShmSleeper } from "../../src/transports/shm.js";
 import { startPeer, transportModule } from "../kit/peer.js";
 import { runConformance } from "./conformance.js";
 
@@ -17,13 +17,24 @@ const socketPath = (): string => join(dir, `shm-${process.pid}-${unique++}.sock`
 /** Rings big enough that the suite's held records plus a burst of 200 more fit. */
 const RING_BYTES = 2 * 1024 * 1024;
 
-for (const wait of ["adaptive", "spin", "block"] as const satisfies readonly WaitStrategy[]) {
+const VARIANTS = [
+  { wait: "adaptive" },
+  { wait: "spin" },
+  { wait: "block" },
+  // The waiter-thread sleeper, which ends without an event loop's fd watch use.
+  { wait: "block", sleeper: "futex" },
+] as const satisfies readonly { wait: WaitStrategy; sleeper?: ShmSleeper }[];
+
+for (const variant of VARIANTS) {
+  const { wait } = variant;
+  const sleeper: ShmSleeper = "sleeper" in variant ? variant.sleeper : "socket";
+  const label = sleeper === "socket" ? wait : `${wait}, ${sleeper} sleeper`;
   runConformance(
-    `shm (${wait})`,
+    `shm (${label})`,
     async ({ trust }) => {
       const path = socketPath();
-      const listener = await ShmListener.listen(path, { trust, wait, ringBytes: RING_BYTES });
-      const [a, b] = await Promise.all([listener.accept(), connectShm(path, { trust, wait })]);
+      const listener = await ShmListener.listen(path, { trust, wait, sleeper, ringBytes: RING_BYTES });
+      const [a, b] = await Promise.all([listener.accept(), connectShm(path, { trust, wait, sleeper })]);
       return {
         a,
         b,
@@ -42,9 +53,13 @@ for (const wait of ["adaptive", "spin", "block"] as const satisfies readonly Wai
       maxRecordBytes: maxRecordBytes(RING_BYTES),
       remote: async ({ trust }) => {
         const path = socketPath();
-        const listener = await ShmListener.listen(path, { trust, wait, ringBytes: RING_BYTES });
+        const listener = await ShmListener.listen(path, { trust, wait, sleeper, ringBytes: RING_BYTES });
         const accepting = listener.accept();
-        const peer = await startPeer({ module: transportModule("shm"), export: "connectShm", args: [path, { wait }] });
+        const peer = await startPeer({
+          module: transportModule("shm"),
+          export: "connectShm",
+          args: [path, { wait, sleeper }],
+        });
         const end = await accepting;
         return {
           end,
@@ -63,12 +78,12 @@ for (const wait of ["adaptive", "spin", "block"] as const satisfies readonly Wai
 test("shm: an end whose peer ended lets its waiter thread go, even if the application never closes it", async () => {
   const threads = (): number => readdirSync("/proc/self/task").length;
   const path = socketPath();
-  const listener = await ShmListener.listen(path, { wait: "block" });
+  const listener = await ShmListener.listen(path, { wait: "block", sleeper: "futex" });
   const ends: ShmEnd[] = [];
   try {
     const before = threads();
     for (let i = 0; i < 8; i++) {
-      const [a, b] = await Promise.all([listener.accept(), connectShm(path, { wait: "block" })]);
+      const [a, b] = await Promise.all([listener.accept(), connectShm(path, { wait: "block", sleeper: "futex" })]);
       ends.push(a, b);
       // a sleeps for a record (its waiter thread starts), then b ends orderly; a is never closed.
       const waiting = a.readable();
@@ -84,4 +99,62 @@ test("shm: an end whose peer ended lets its waiter thread go, even if the applic
     for (const e of ends) e.destroy();
     await listener.close();
   }
+});
+
+test("shm: sleeping ends wake through their wake sockets: no thread per sleeper, and no fd left after close", async () => {
+  const threads = (): number => readdirSync("/proc/self/task").length;
+  const fds = (): number => readdirSync("/proc/self/fd").length;
+  const path = socketPath();
+  const listener = await ShmListener.listen(path, { wait: "block" });
+  const ends: ShmEnd[] = [];
+  try {
+    const beforeThreads = threads();
+    const beforeFds = fds();
+    const pairs: [ShmEnd, ShmEnd][] = [];
+    for (let i = 0; i < 8; i++) {
+      const pair = await Promise.all([listener.accept(), connectShm(path, { wait: "block" })]);
+      ends.push(...pair);
+      pairs.push(pair);
+    }
+    // 16 ends asleep at once, each woken by its peer's byte: ping from a to b and back.
+    for (let round = 0; round < 20; round++) {
+      const waits = pairs.map(([, b]) => b.readable());
+      assert.ok(
+        pairs.every(([, b]) => b.waiting("read")),
+        "every b sleeps",
+      );
+      for (const [a] of pairs) {
+        a.reserve(8)!.fill(round);
+        a.publish(8, 0, round);
+      }
+      await Promise.all(waits);
+      for (const [a, b] of pairs) {
+        const record = b.next()!;
+        assert.deepEqual([...record.bytes], new Array(8).fill(round));
+        b.free();
+        const back = a.readable();
+        b.reserve(1)![0] = round;
+        b.publish(1, 0, round);
+        await back;
+        assert.equal(a.next()!.bytes[0], round);
+        a.free();
+      }
+    }
+    // No waiter thread was started (libuv's own pool may start lazily: allow one).
+    assert.ok(threads() <= beforeThreads + 1, `${threads() - beforeThreads} threads more with 16 sleeping ends`);
+    for (const e of ends.splice(0)) e.close();
+    // Each end held its socket, its region's liveness socket, its wake socket and its peer's.
+    for (let i = 0; i < 50 && fds() > beforeFds; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(fds() <= beforeFds, `${fds() - beforeFds} fds more after closing 8 connections`);
+  } finally {
+    for (const e of ends) e.destroy();
+    await listener.close();
+  }
+});
+
+test("shm: a sleeper kind that does not exist is a usage error naming it", async () => {
+  await assert.rejects(ShmListener.listen(socketPath(), { sleeper: "eventfd" as ShmSleeper }), {
+    code: "EUSAGE",
+    message: /sleeper must be one of socket, futex, not "eventfd"/,
+  });
 });

@@ -1090,6 +1090,22 @@ static napi_value fdwatch_update(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// setRef(ref): whether a started watcher keeps the event loop alive (uv_ref / uv_unref).
+static napi_value fdwatch_set_ref(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  fdwatch_t* w = this_fdwatch(env, info, 1, argv);
+  if (w == NULL) return NULL;
+  bool ref;
+  if (napi_get_value_bool(env, argv[0], &ref) != napi_ok) {
+    throw_code(env, "EARG", "FdWatcher.setRef: ref must be a boolean");
+    return NULL;
+  }
+  if (w->closed) return NULL;
+  if (ref) uv_ref((uv_handle_t*)&w->handle);
+  else uv_unref((uv_handle_t*)&w->handle);
+  return NULL;
+}
+
 static napi_value fdwatch_close_js(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   fdwatch_t* w = this_fdwatch(env, info, 0, argv);
@@ -1207,6 +1223,98 @@ static napi_value fd_poll(napi_env env, napi_callback_info info) {
   return make_int(env, out);
 }
 
+// ---- wake sockets: one end's doorbell for the other (src/ring/wake-socket.ts) ---------------
+//
+// A sleeping ring side watches its own end of a datagram socketpair in the event loop; its peer
+// rings by sending one byte to the other end. Sockets, not an eventfd or a pipe: the two ends of
+// a socketpair are separate open file descriptions, and MSG_DONTWAIT makes every send and recv
+// non-blocking whatever a hostile peer does to the flags of the description it holds (an eventfd
+// passed to a peer shares one description: the peer could make our read block the event loop).
+
+// wakePair(): [a, b], a connected AF_UNIX datagram socketpair, non-blocking and close-on-exec.
+static napi_value wake_pair(napi_env env, napi_callback_info info) {
+  (void)info;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+    throw_code(env, "ESYSCALL", "wakePair: socketpair failed: %s", strerror(errno));
+    return NULL;
+  }
+  napi_value r;
+  napi_create_array_with_length(env, 2, &r);
+  napi_set_element(env, r, 0, make_int(env, sv[0]));
+  napi_set_element(env, r, 1, make_int(env, sv[1]));
+  return r;
+}
+
+// wakeSend(fd): sends one byte; 0, or the errno. A full queue (EAGAIN) already holds a wake-up;
+// a gone peer (ECONNREFUSED, EPIPE) is noticed through the liveness channel, not here.
+static napi_value wake_send(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  int fd;
+  if (!get_fd(env, argv[0], "wakeSend: fd", &fd)) return NULL;
+  static const char one = 1;
+  ssize_t r;
+  do r = send(fd, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (r < 0 && errno == EINTR);
+
+  return make_int(env, r < 0 ? errno : 0);
+}
+
+// wakeDrain(fd): reads every queued datagram (at most 1024), never blocking; returns how many.
+// recvmmsg takes up to 16 per system call: the usual single byte costs one call, not a second
+// one to learn the queue is empty.
+static napi_value wake_drain(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  int fd;
+  if (!get_fd(env, argv[0], "wakeDrain: fd", &fd)) return NULL;
+  enum { BATCH = 16 };
+  char buf[BATCH];
+  struct iovec iov[BATCH];
+  struct mmsghdr msgs[BATCH];
+  memset(msgs, 0, sizeof msgs);
+  for (int i = 0; i < BATCH; i++) {
+    iov[i].iov_base = &buf[i];
+    iov[i].iov_len = 1;
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  int n = 0;
+  while (n < 1024) {
+    int r = recvmmsg(fd, msgs, BATCH, MSG_DONTWAIT, NULL);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;  // EAGAIN: drained (anything else: nothing more to read either)
+    n += r;
+    if (r < BATCH) break;
+  }
+  return make_int(env, n);
+}
+
+// wakeCheck(fd): throws EARG unless fd is an AF_UNIX datagram socket (what a peer must pass).
+static napi_value wake_check(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  int fd;
+  if (!get_fd(env, argv[0], "wakeCheck: fd", &fd)) return NULL;
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    throw_code(env, "EARG", "wakeCheck: fd %d: %s", fd, strerror(errno));
+    return NULL;
+  }
+  int type = 0, domain = 0;
+  socklen_t len = sizeof type;
+  bool ok = S_ISSOCK(st.st_mode) && getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_DGRAM;
+  len = sizeof domain;
+  ok = ok && getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_UNIX;
+  if (!ok) {
+    throw_code(env, "EARG", "wakeCheck: fd %d is not a unix datagram socket (mode 0%o, type %d, domain %d)", fd,
+               (unsigned)st.st_mode, type, domain);
+    return NULL;
+  }
+  return NULL;
+}
+
 static napi_value fd_events(napi_env env) {
   napi_value o;
   napi_create_object(env, &o);
@@ -1255,6 +1363,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor fdwatch_methods[] = {
       {"update", NULL, fdwatch_update, NULL, NULL, NULL, napi_default_method, NULL},
       {"close", NULL, fdwatch_close_js, NULL, NULL, NULL, napi_default_method, NULL},
+      {"setRef", NULL, fdwatch_set_ref, NULL, NULL, NULL, napi_default_method, NULL},
       {"active", NULL, NULL, fdwatch_active_js, NULL, NULL, napi_enumerable, NULL},
   };
   napi_value fdwatch_class;
@@ -1284,6 +1393,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"peerCredentials", NULL, peer_credentials, NULL, NULL, NULL, napi_enumerable, NULL},
       {"fdWatch", NULL, fd_watch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"fdPoll", NULL, fd_poll, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"wakePair", NULL, wake_pair, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"wakeSend", NULL, wake_send, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"wakeDrain", NULL, wake_drain, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"wakeCheck", NULL, wake_check, NULL, NULL, NULL, napi_enumerable, NULL},
       {"fdEvents", NULL, NULL, NULL, NULL, fd_events(env), napi_enumerable, NULL},
       {"capabilities", NULL, NULL, NULL, NULL, capabilities(env), napi_enumerable, NULL},
   };

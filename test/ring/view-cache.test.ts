@@ -1,0 +1,28 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { CACHED_VIEW_MAX_BYTES, ViewCache } from "../../src/ring/view-cache.js";
+
+test("view cache: views anywhere in the ring (the table grows to them) see the right bytes, and repeat per slot", () => {
+  const ring = 1 << 20;
+  const base = 128;
+  const buffer = new ArrayBuffer(base + ring);
+  const bytes = new Uint8Array(buffer);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 31) & 0xff;
+  const cache = new ViewCache(buffer, base, ring);
+  // Far slots first (the table must grow past its first size at once), then near ones, then a lap.
+  const offsets = [ring - 64, 64 * 1000, 0, 64, 4096, ring / 2, ring - 128];
+  for (const lap of [0, 1]) {
+    for (const offset of offsets) {
+      const length = 16 + (offset % 40);
+      const v = cache.view(offset, length);
+      assert.equal(v.byteOffset, base + offset);
+      assert.equal(v.length, length);
+      assert.equal(v[0], ((base + offset) * 31) & 0xff);
+      if (lap === 1) assert.equal(cache.view(offset, length), v, "a slot's view is reused");
+    }
+  }
+  // Another length at the same offset is another view; large payloads are never cached.
+  assert.notEqual(cache.view(0, 17), cache.view(0, 18));
+  const big = cache.view(0, CACHED_VIEW_MAX_BYTES + 1);
+  assert.notEqual(cache.view(0, CACHED_VIEW_MAX_BYTES + 1), big);
+});
