@@ -26,6 +26,7 @@ import { closeSync, unlinkSync } from "node:fs";
 import { connect as netConnect, createServer, type Server, type Socket } from "node:net";
 import { loadNative } from "../native/load.js";
 import type { FdWatcher, PeerCredentials } from "../native/native.js";
+import { internalServer } from "./common.js";
 import { TransportError } from "./transport.js";
 
 export interface RendezvousOptions {
@@ -275,11 +276,12 @@ export class RendezvousListener {
   /** Listens at `path`, replacing a stale socket file (one nobody listens at). */
   static async listen(path: string, options: RendezvousOptions = {}): Promise<RendezvousListener> {
     for (let attempt = 0; ; attempt++) {
-      const server = createServer({ pauseOnConnect: true });
+      const server = internalServer(createServer({ pauseOnConnect: true }));
       try {
         await new Promise<void>((resolve, reject) => {
           server.once("error", reject);
-          server.listen(path, () => {
+          // exclusive: in a node:cluster worker, its own socket (not one the primary holds and hands out).
+          server.listen({ path, exclusive: true }, () => {
             server.off("error", reject);
             resolve();
           });
