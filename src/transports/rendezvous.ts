@@ -69,6 +69,8 @@ export class RendezvousConnection {
   #pendingFds: number[] = [];
   #watched = false;
   #gone = false;
+  /** Closes the fd watcher of a receive() under way (see #readable). */
+  #stopWatching: (() => void) | undefined;
 
   /** @internal: made by RendezvousListener.accept() and connectRendezvous(). */
   constructor(socket: Socket, options: RendezvousOptions) {
@@ -155,11 +157,14 @@ export class RendezvousConnection {
       const done = (): void => {
         clearTimeout(timer);
         watcher?.close();
+        watcher = undefined;
+        if (this.#stopWatching === done) this.#stopWatching = undefined;
         resolve(true);
       };
       const timer = setTimeout(done, ms);
       try {
         watcher = native.fdWatch(socketFd(this.socket), native.fdEvents.readable, done);
+        this.#stopWatching = done;
       } catch {
         clearTimeout(timer);
         resolve(false);
@@ -191,10 +196,14 @@ export class RendezvousConnection {
 
   /** Orderly end (the peer sees EOF). */
   end(): void {
+    this.#stopWatching?.();
     this.socket.end();
   }
 
   destroy(): void {
+    // The watcher goes before the fd: closed after it, it would stop libuv watching whatever
+    // socket the process opens next on the same fd number (that socket then never reads or writes).
+    this.#stopWatching?.();
     this.#closeFds();
     this.socket.destroy();
   }
