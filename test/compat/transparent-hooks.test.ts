@@ -31,6 +31,7 @@ it("transparent mode puts no async hook on the application's promises", async ()
   try {
     const out = await p.json();
     assert.equal(out.body, "ok");
+    assert.equal(out.registered, true, "the server never registered");
     // It really went over fable: the daemon saw a transparent flow from this process.
     await eventually("a transparent flow of the probe", async () =>
       (await client.request({ type: "flows" })).flows.some((f) => f.transparent === true) ? true : undefined,
