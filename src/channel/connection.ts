@@ -292,6 +292,53 @@ export class Connection {
     return this.#ctl.reconfigure(to, reason);
   }
 
+  /** @internal: the connection's inner state, for a test that reports where a run got stuck. */
+  get debugState(): Record<string, unknown> {
+    const end = (t: TransportEnd | undefined): string | undefined =>
+      t === undefined
+        ? undefined
+        : `${t instanceof PendingEnd ? "pending " : ""}${t.kind}${t.failure !== undefined ? ` failed (${t.failure.message})` : ""}${t.ended ? " ended" : ""}`;
+    const first = this.#sendQueue[0];
+    return {
+      id: this.id,
+      closed: this.#closed,
+      closing: this.#closing !== undefined,
+      wt: end(this.#wt),
+      rt: end(this.#rt),
+      sameEnd: this.#wt === this.#rt,
+      epoch: this.#epoch,
+      readEpoch: this.#readEpoch,
+      nextSeq: this.#nextSeq,
+      expectSeq: this.#expectSeq,
+      assembling: this.#assembly !== undefined ? this.#assemblySeq : undefined,
+      sendQueue: this.#sendQueue.length,
+      sendQueueFirst:
+        first === undefined
+          ? undefined
+          : first.control !== undefined
+            ? `control ${first.bytes[0]}`
+            : first.resend !== undefined
+              ? `resend ${first.resend.seq}`
+              : `data ${first.offset}/${first.bytes.length}`,
+      pumping: this.#pumping,
+      reserved: this.#reserved.length,
+      writeBlocked: this.#writeBlocked,
+      parked: this.#parked.length,
+      held: this.#held,
+      slots: this.#slots.length,
+      retiring: this.#retiring.map((r) => `${end(r.end)} epoch ${r.epoch} upTo ${r.upTo}`),
+      nextRead: this.#nextRead === undefined ? undefined : `${end(this.#nextRead.end)} epoch ${this.#nextRead.epoch}`,
+      switching: this.#switching,
+      resuming: this.#resuming,
+      ackedSeq: this.#ackedSeq,
+      kept:
+        this.#kept === undefined
+          ? undefined
+          : { base: this.#kept.base, bytes: this.#kept.bytes, full: this.#kept.full },
+      control: this.#ctl?.debugState,
+    };
+  }
+
   /** @internal: resolves once a reconfigurable connection has agreed its resume endpoint. */
   get ready(): Promise<void> {
     return this.#ctl?.ready ?? Promise.resolve();
@@ -1119,13 +1166,11 @@ export class Connection {
     for (const b of parkedNow) this.#assembled.delete(b);
     this.#firstSlot = this.#records;
     this.#retiring = [];
-    // Messages taken ahead of the application are read again from the peer's copies.
-    const parked = this.#parked.peek();
-    if (parked !== undefined) {
-      this.#expectSeq = parked.seq;
-      this.#assembly = undefined;
-      this.#parked.clear();
-    }
+    // Messages taken ahead of the application, and one half reassembled, are read again from
+    // the peer's copies: from the resume point, which never goes below what was acknowledged.
+    this.#expectSeq = this.#resumePoint();
+    this.#assembly = undefined;
+    this.#parked.clear();
     // Reservations of the application die with their path; their numbers are given out again.
     const reserved = this.#reserved.peek();
     if (reserved !== undefined) {
@@ -1147,9 +1192,14 @@ export class Connection {
     this.#ctl.resume(err);
   }
 
-  /** The point from which the peer must send again: everything before it is ours for good. */
+  /**
+   * The point from which the peer must send again: everything before it is ours for good (handed
+   * out). Acknowledged, so it must not move back: a message being reassembled counts from its first
+   * fragment (acknowledging fragments let the peer drop them, and once whole the message is parked
+   * and read again from that first fragment after a failure).
+   */
   #resumePoint(): number {
-    return this.#parked.peek()?.seq ?? this.#expectSeq;
+    return this.#parked.peek()?.seq ?? (this.#assembly !== undefined ? this.#assemblySeq : this.#expectSeq);
   }
 
   /** A fresh path after a failure: tell the peer where to resume, read it; write once the peer says where. */

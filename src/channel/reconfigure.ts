@@ -17,11 +17,13 @@
  * A switch (reconfigure(spec)), both directions
  * 1. The initiator opens a one-off endpoint of the new kind (private 0700 directory for shm/unix;
  *    tcp on loopback) with a fresh token, and sends OFFER {epoch, spec, address, token} on the
- *    current path. Epoch = highest epoch either end has seen + 1.
+ *    current path. Epoch = highest epoch either end has seen + 1. A switch asked for while a
+ *    resume (below) is under way starts after it: the resume takes the next epoch.
  * 2. The responder dials it; the first record on the new end is HELLO {token}, checked in
  *    constant time by the endpoint before the connection sees the end (strangers are dropped).
- *    If it cannot dial it sends DECLINE {epoch, reason}; the initiator's reconfigure() rejects
- *    with ReconfigureError and nothing changes.
+ *    If it cannot dial, or the offer is stale (its epoch is not above the responder's), it sends
+ *    DECLINE {epoch, reason}; the initiator's reconfigure() rejects with ReconfigureError and
+ *    nothing changes.
  * 3. Each end, once it has the new end (the responder after dialing, the initiator after
  *    accepting): its writer publishes, behind everything it has written, an EPOCH_END marker
  *    {old epoch, next seq} on the old path, then writes only on the new path.
@@ -157,7 +159,6 @@ export interface PathHost {
 
 interface Offer {
   readonly epoch: number;
-  readonly endpoint: Endpoint;
   abort: (err: Error) => void;
 }
 
@@ -184,6 +185,13 @@ export class PathControl {
   #failedAt = 0;
   #resuming: { deadline: NodeJS.Timeout; dialing: boolean } | undefined;
   #closed = false;
+  /** The last few agreement steps, for debugState (switches are rare: this costs nothing that matters). */
+  readonly #trace: string[] = [];
+
+  #note(step: string): void {
+    this.#trace.push(`${Math.round(performance.now())} ${step} (epoch ${this.#host.epoch()})`);
+    if (this.#trace.length > 24) this.#trace.shift();
+  }
 
   constructor(host: PathHost, options: ReconfigureOptions) {
     this.#host = host;
@@ -293,6 +301,17 @@ export class PathControl {
     };
   }
 
+  /** @internal: see Connection.debugState. */
+  get debugState(): Record<string, unknown> {
+    return {
+      offer: this.#offer?.epoch,
+      answering: this.#switched !== undefined,
+      resuming: this.#resuming === undefined ? undefined : { dialing: this.#resuming.dialing },
+      closed: this.#closed,
+      trace: [...this.#trace],
+    };
+  }
+
   /** Switches to `spec`; serialised with other switches of this end. */
   reconfigure(spec: PathSpec, reason: string): Promise<SwitchEvent> {
     let checked: PathSpec;
@@ -316,15 +335,22 @@ export class PathControl {
 
   async #switch(spec: PathSpec, reason: string): Promise<SwitchEvent> {
     await this.ready;
+    // A resume under way takes the next epoch: an offer made now would carry one the peer has
+    // used up by the time it reads it (and drops as stale), so the switch starts after it.
+    while (this.#resuming !== undefined && !this.#closed) await this.#resumeFinished();
     if (this.#closed) throw new ReconfigureError(`connection ${this.#host.id} is closed`);
     const epoch = this.#host.epoch() + 1;
     const from = this.#host.kind();
-    const endpoint = await Endpoint.open(spec, this.#endpointOptions());
-    const offer: Offer = { epoch, endpoint, abort: () => undefined };
+    // The offer counts from here, so a path failing while the endpoint is built aborts it too.
+    const offer: Offer = { epoch, abort: () => undefined };
     const aborted = new Promise<never>((_, reject) => (offer.abort = reject));
     aborted.catch(() => undefined);
     this.#offer = offer;
+    this.#note(`offer ${epoch} ${spec.kind}`);
+    const opening = Endpoint.open(spec, this.#endpointOptions());
+    let endpoint: Endpoint | undefined;
     try {
+      endpoint = await Promise.race([opening, aborted]);
       this.#host.sendControl(
         encodeJson(CTL_OFFER, {
           epoch,
@@ -335,6 +361,7 @@ export class PathControl {
         }),
       );
       const end = await Promise.race([endpoint.accept(this.#timeoutMs), aborted]);
+      this.#note(`accepted ${epoch}`);
       void endpoint.close();
       if (this.#offer !== offer) {
         end.destroy();
@@ -343,15 +370,20 @@ export class PathControl {
       const done = new Promise<SwitchEvent>((resolve) => (this.#switched = resolve));
       this.#host.adopt(end, epoch, from, spec, reason);
       return await Promise.race([done, aborted]);
+    } catch (err) {
+      this.#note(`offer ${epoch} failed: ${(err as Error).message.slice(0, 80)}`);
+      throw err;
     } finally {
       if (this.#offer === offer) this.#offer = undefined;
       this.#switched = undefined;
-      void endpoint.close();
+      if (endpoint !== undefined) void endpoint.close();
+      else void opening.then((e) => e.close()).catch(() => undefined);
     }
   }
 
   /** Both directions are on the new path. */
   switched(event: SwitchEvent): void {
+    this.#note(`switched ${event.epoch} (waiter ${this.#switched !== undefined})`);
     this.#switched?.(event);
   }
 
@@ -379,7 +411,15 @@ export class PathControl {
         this.#host.sendControl(encodeJson(CTL_DECLINE, { epoch, reason: (err as Error).message }));
         return;
       }
-      if (epoch <= this.#host.epoch()) return; // stale: an offer the peer abandoned
+      this.#note(
+        `got offer ${epoch} ${String((body.spec as { kind?: unknown } | undefined)?.kind)}; mine ${this.#offer?.epoch}`,
+      );
+      if (epoch <= this.#host.epoch()) {
+        // Stale: abandoned by the peer (crossing offers), or overtaken by a resume. Say so, so
+        // that an initiator still waiting for it stops now instead of at its timeout.
+        this.#host.sendControl(encodeJson(CTL_DECLINE, { epoch, reason: `epoch ${epoch} is stale` }));
+        return;
+      }
       const mine = this.#offer;
       if (mine !== undefined) {
         if (this.#options.role === "listener") return; // crossing offers: ours wins
@@ -393,6 +433,7 @@ export class PathControl {
       return;
     }
     if (type === CTL_DECLINE) {
+      this.#note(`got decline ${String(body.epoch)}: ${String(body.reason).slice(0, 60)}`);
       const offer = this.#offer;
       if (offer !== undefined && body.epoch === offer.epoch) {
         this.#offer = undefined;
@@ -404,29 +445,48 @@ export class PathControl {
   }
 
   async #answer(epoch: number, spec: PathSpec, address: PathAddress, token: Uint8Array, reason: string): Promise<void> {
+    this.#note(`answer ${epoch}`);
     if (this.#closed || epoch <= this.#host.epoch()) return;
     const from = this.#host.kind();
     let end: TransportEnd;
     try {
       end = await dialEndpoint(address, token, spec, { timeoutMs: this.#timeoutMs, ...this.#endpointOptions() });
     } catch (err) {
+      this.#note(`answer ${epoch} dial failed: ${(err as Error).message.slice(0, 60)}`);
       if (!this.#host.closed()) {
         this.#host.sendControl(encodeJson(CTL_DECLINE, { epoch, reason: (err as Error).message }));
       }
       return;
     }
     if (this.#closed || this.#host.closed() || this.#resuming !== undefined) {
+      this.#note(`answer ${epoch} dropped: resuming`);
       end.destroy();
       return;
     }
+    this.#note(`answer ${epoch} adopts`);
     const done = new Promise<SwitchEvent>((resolve) => (this.#switched = resolve));
+    // Asked for before adopt(): a path failing inside it (a write to a dead socket) resumes at once.
+    const resumeStarted = this.#resumeStarted();
     this.#host.adopt(end, epoch, from, spec, reason);
     // The next switch of this end waits for this one (or for a resume that replaces it).
-    await Promise.race([done, this.#resumeStarted()]);
+    await Promise.race([done, resumeStarted]);
+    this.#note(`answer ${epoch} done`);
     this.#switched = undefined;
   }
 
   #resumeWaiters: (() => void)[] = [];
+  #resumeDoneWaiters: (() => void)[] = [];
+
+  /** Resolves when the resume under way is over (the connection runs on a fresh path, or closed). */
+  #resumeFinished(): Promise<void> {
+    return new Promise((resolve) => this.#resumeDoneWaiters.push(resolve));
+  }
+
+  #wakeResumeDone(): void {
+    const waiters = this.#resumeDoneWaiters;
+    this.#resumeDoneWaiters = [];
+    for (const w of waiters) w();
+  }
 
   #resumeStarted(): Promise<void> {
     return new Promise((resolve) => this.#resumeWaiters.push(resolve));
@@ -435,6 +495,7 @@ export class PathControl {
   /** Every path was dropped after `err`: get a fresh one (dial as connector, wait as listener). */
   resume(err: Error): void {
     if (this.#closed) return;
+    this.#note(`resume: ${err.message.slice(0, 60)}`);
     const offer = this.#offer;
     this.#offer = undefined;
     offer?.abort(new ReconfigureError(`switch interrupted: a path failed (${err.message}); the connection resumes`));
@@ -490,8 +551,10 @@ export class PathControl {
 
   /** The connection runs on a fresh path again. */
   resumed(_event: SwitchEvent): void {
+    this.#note("resumed");
     if (this.#resuming !== undefined) clearTimeout(this.#resuming.deadline);
     this.#resuming = undefined;
+    this.#wakeResumeDone();
   }
 
   resumeMs(): number {
@@ -512,5 +575,6 @@ export class PathControl {
     void this.#resumeEndpoint?.close();
     this.#resumeRelease?.();
     for (const w of this.#resumeWaiters) w();
+    this.#wakeResumeDone();
   }
 }

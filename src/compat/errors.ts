@@ -82,8 +82,8 @@ export function listenError(err: unknown, endpoint: Endpoint): Error {
 }
 
 /**
- * An I/O error on an open connection: the peer reset it or died (EPEER) is ECONNRESET; writing
- * after the peer closed is EPIPE. Anything else (a hostile peer's EPROTOCOL) passes through.
+ * An I/O error on an open connection: the peer reset it or died (EPEER), or the connection closed
+ * under a read, is ECONNRESET; writing after the peer closed is EPIPE. Anything else (a hostile peer's EPROTOCOL) passes through.
  */
 export function ioError(err: unknown, syscall: "read" | "write"): Error {
   if (err instanceof TransportError) {
@@ -91,7 +91,10 @@ export function ioError(err: unknown, syscall: "read" | "write"): Error {
     if (err.code === "ECLOSED")
       return systemError(syscall === "write" ? "EPIPE" : "ECONNRESET", syscall, undefined, err);
   }
-  if (err instanceof FableError && err.code === "ECLOSED") return systemError("EPIPE", syscall, undefined, err);
+  // Closed under the socket (a reconfigurable connection whose resume after the peer's abort failed): a reset.
+  if (err instanceof FableError && err.code === "ECLOSED") {
+    return systemError(syscall === "write" ? "EPIPE" : "ECONNRESET", syscall, undefined, err);
+  }
   return err instanceof Error ? err : new Error(String(err));
 }
 

@@ -13,7 +13,14 @@
  *   address of this host that a fable server of this user registered returns a fable-io/net
  *   Socket over a connection the daemon chose: a flow in `fable flows`, marked transparent.
  *   Everything else is node:net's own call, unchanged. tls.connect without a `socket` (https,
- *   fetch of https: URLs) to such an address gets the same fable socket under its TLS.
+ *   fetch of https: URLs) to such an address gets the same fable socket under its TLS. A socket
+ *   the application made (`new net.Socket()`, then connect()) stays its own object and carries
+ *   its bytes over a fable socket (adopted-socket.ts).
+ * - An address of this host: loopback, localhost, 0.0.0.0 and :: (connected to loopback), an
+ *   IPv4-mapped literal as its IPv4, and the addresses of os.networkInterfaces() (read again at
+ *   most every HOST_ADDRESSES_TTL_MS). It reaches a server on it, on 0.0.0.0 (IPv4) or on :: (both,
+ *   unless ipv6Only), as TCP would. Host names other than localhost are left to node:net.
+ * - A node:cluster worker's shared server: see register().
  * - The decision is synchronous (connect must return a socket): a registered server also leaves a
  *   marker file in `<runtime dir>/addr/` (0700, this user's), so a connect costs a few stat calls;
  *   a marker of a process that is gone is removed, one owned by another uid is refused (said
@@ -23,10 +30,13 @@
  * - The daemon unreachable when a server registers: the server is served over TCP only, said once
  *   on stderr; the application never sees an error from fable here.
  * - FABLE_TRANSPARENT=0 turns it all off. fable's own sockets (its transports, the daemon's
- *   control socket) are never taken over: whatever runs inside `internally()` is node:net's.
+ *   control socket) are never taken over: fable's servers are marked (internalServer) and never
+ *   registered, and only a registered address is taken over, so fable's connects pass through.
+ *   (No AsyncLocalStorage: in Node 20 using one puts a hook on every promise of the process, which
+ *   cost an application 200-300 ns per await.)
  */
-import { AsyncLocalStorage } from "node:async_hooks";
-import { lstatSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import cluster from "node:cluster";
 import http from "node:http";
 import { syncBuiltinESMExports } from "node:module";
 import net from "node:net";
@@ -39,19 +49,15 @@ import { connect as connectUri, type Listener, listen as listenUri } from "../na
 import { defaultDaemonClient } from "../naming/daemon-client.js";
 import { checkPrivateDir, ensurePrivateDir, myUid, pidFile } from "../naming/paths.js";
 import { DaemonError } from "../naming/protocol.js";
+import { adopt, isAdopted } from "./adopted-socket.js";
 import type { Endpoint } from "./address.js";
 import type { Connector, PeerAddress } from "./connector.js";
 import { systemError } from "./errors.js";
 import { normalizeConnectArgs, Socket } from "./socket.js";
+import { INTERNAL_SERVER } from "../transports/common.js";
 
-const inside = new AsyncLocalStorage<true>();
-
-/** Runs `work` (and everything it starts, asynchronously too) with node:net's own functions. */
-export function internally<T>(work: () => T): T {
-  return inside.run(true, work);
-}
-
-const isInternal = (): boolean => inside.getStore() === true;
+const isInternalServer = (server: net.Server): boolean =>
+  (server as { [INTERNAL_SERVER]?: true })[INTERNAL_SERVER] === true;
 
 /** Says `text` on stderr once per `key` for this process. */
 const said = new Set<string>();
@@ -65,7 +71,12 @@ function sayOnce(key: string, text: string): void {
 
 interface Marker {
   readonly name: string;
+  /** The server's process; for a cluster's group marker, the primary's. */
   readonly pid: number;
+  /** A wildcard IPv6 server that takes no IPv4 connections (listen's ipv6Only). */
+  readonly v6only?: boolean;
+  /** A cluster's group marker: its workers registered `<name>/worker-<id>` each (see register()). */
+  readonly workers?: boolean;
 }
 
 function runtimeDir(): string {
@@ -74,7 +85,9 @@ function runtimeDir(): string {
 
 const markerDir = (): string => join(runtimeDir(), "addr");
 /** One file per name: "+" is no name character, so "/" -> "+" keeps file names unambiguous. */
-const markerPath = (name: string): string => join(markerDir(), name.replaceAll("/", "+"));
+const markerFile = (name: string): string => name.replaceAll("/", "+");
+const markerPath = (name: string): string => join(markerDir(), markerFile(name));
+const WORKER = "worker-";
 
 function writeMarker(marker: Marker): void {
   const dir = markerDir();
@@ -151,34 +164,113 @@ function readMarker(name: string, shownAs: string): Marker | undefined {
     );
     return undefined;
   }
-  return { name, pid: marker.pid };
+  return {
+    name,
+    pid: marker.pid,
+    ...(marker.v6only === true ? { v6only: true } : {}),
+    ...(marker.workers === true ? { workers: true } : {}),
+  };
+}
+
+/** Round robin over a cluster's workers, per group (started at this pid, so clients spread). */
+const nextWorker = new Map<string, number>();
+
+/**
+ * The registered server that takes a connect to `name`: its marker's, or for a cluster one of its
+ * live workers in turn. `dualStack`: an IPv4 client reaching a wildcard IPv6 server.
+ */
+function serverOf(name: string, shownAs: string, dualStack: boolean): Marker | undefined {
+  const marker = readMarker(name, shownAs);
+  if (marker === undefined || (dualStack && marker.v6only === true)) return undefined;
+  if (marker.workers !== true) return marker;
+  const prefix = `${markerFile(name)}+${WORKER}`;
+  let files: string[];
+  try {
+    files = readdirSync(markerDir()).filter((f) => f.startsWith(prefix) && !f.endsWith(".tmp"));
+  } catch {
+    return undefined;
+  }
+  const workers = files
+    .sort()
+    .map((f) => readMarker(`${name}/${f.slice(prefix.length - WORKER.length)}`, shownAs))
+    .filter((m) => m !== undefined);
+  if (workers.length === 0) return undefined;
+  const turn = nextWorker.get(name) ?? process.pid;
+  nextWorker.set(name, turn + 1);
+  return workers[turn % workers.length];
 }
 
 // ---- which addresses are this host's ---------------------------------------------------------
 
-let localAddresses: Set<string> | undefined;
+/** How long the list of this host's addresses is kept (an address added or removed is seen after this). */
+const HOST_ADDRESSES_TTL_MS = 2_000;
+let hostAddresses: { readonly at: number; readonly set: ReadonlySet<string> } | undefined;
 
-function isLocal(ip: string): boolean {
-  if (ip.startsWith("127.") || ip === "::1" || ip.startsWith("::ffff:127.")) return true;
-  if (localAddresses === undefined) {
-    localAddresses = new Set();
-    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) localAddresses.add(a.address);
+/** Whether `ip` (canonical) is an address of this host: loopback, or one of os.networkInterfaces(). */
+function isHostAddress(ip: string): boolean {
+  if (ip.startsWith("127.") || ip === "::1") return true;
+  const now = performance.now();
+  if (hostAddresses === undefined || now - hostAddresses.at > HOST_ADDRESSES_TTL_MS) {
+    const set = new Set<string>();
+    for (const list of Object.values(networkInterfaces())) {
+      for (const a of list ?? []) set.add(a.family === "IPv6" ? canonicalIPv6(a.address) : a.address);
+    }
+    hostAddresses = { at: now, set };
   }
-  return localAddresses.has(ip);
+  return hostAddresses.set.has(ip);
 }
 
-/** Names a TCP connect to host:port may reach, most specific first (a wildcard server takes any local address). */
-function tcpCandidates(host: string, port: number): string[] {
-  const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
-  const ips = bare === "localhost" ? ["127.0.0.1", "::1"] : net.isIP(bare) !== 0 ? [bare] : [];
-  const names: string[] = [];
-  for (const ip of ips) {
-    if (!isLocal(ip)) continue;
-    names.push(tcpAddressName(ip, port));
-    if (net.isIPv4(ip)) names.push(tcpAddressName("0.0.0.0", port));
-    names.push(tcpAddressName("::", port));
+/** An IPv6 literal as node:net's address() writes it (compressed, lower case); a zone is dropped. */
+function canonicalIPv6(ip: string): string {
+  const bare = ip.replace(/%.*$/, "");
+  try {
+    return new URL(`http://[${bare}]/`).hostname.slice(1, -1);
+  } catch {
+    return bare;
   }
-  return [...new Set(names)];
+}
+
+/**
+ * The addresses the kernel connects to for `host`, canonical: localhost's loopbacks (by `family`),
+ * an IPv4-mapped IPv6 literal as its IPv4, an unspecified address (0.0.0.0, ::) as its loopback
+ * (what Linux does with it). Host names other than localhost would need a lookup: none here.
+ */
+function destinations(host: string, family: unknown): string[] {
+  if (host === "localhost") return family === 4 ? ["127.0.0.1"] : family === 6 ? ["::1"] : ["127.0.0.1", "::1"];
+  const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  if (net.isIPv4(bare)) return [bare === "0.0.0.0" ? "127.0.0.1" : bare];
+  if (!net.isIPv6(bare.replace(/%.*$/, ""))) return [];
+  const ip = canonicalIPv6(bare);
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(ip);
+  if (mapped !== null) {
+    const n = (parseInt(mapped[1] ?? "0", 16) << 16) | parseInt(mapped[2] ?? "0", 16);
+    return [[n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".")];
+  }
+  return [ip === "::" ? "::1" : ip];
+}
+
+interface Candidate {
+  readonly name: string;
+  /** The destination, as the socket reports it as its remote address. */
+  readonly ip: string;
+  /** An IPv4 destination served by a wildcard IPv6 server (not if that server is ipv6Only). */
+  readonly dualStack: boolean;
+}
+
+/**
+ * Names a TCP connect to host:port may reach, most specific first: the destination's own, then
+ * the wildcard servers (0.0.0.0 for IPv4, :: for both). Only destinations that are this host's.
+ */
+function tcpCandidates(host: string, port: number, family: unknown): Candidate[] {
+  const names: Candidate[] = [];
+  for (const ip of destinations(host, family)) {
+    if (!isHostAddress(ip)) continue;
+    const v4 = net.isIPv4(ip);
+    names.push({ name: tcpAddressName(ip, port), ip, dualStack: false });
+    if (v4) names.push({ name: tcpAddressName("0.0.0.0", port), ip, dualStack: false });
+    names.push({ name: tcpAddressName("::", port), ip, dualStack: v4 });
+  }
+  return names;
 }
 
 interface Target {
@@ -186,11 +278,13 @@ interface Target {
   readonly marker: Marker;
   /** What the application asked for, as a socket reports it. */
   readonly remote: PeerAddress;
+  /** The host as given (node:net keeps it as socket._host). */
+  readonly host?: string;
 }
 
 /** The registered fable server a node:net connect(...args) would reach, if any. */
 function targetOf(args: unknown[]): Target | undefined {
-  let options: { port?: unknown; host?: unknown; path?: unknown };
+  let options: { port?: unknown; host?: unknown; path?: unknown; family?: unknown };
   try {
     const [o] = normalizeConnectArgs(args);
     options = typeof o === "string" ? { path: o } : (o as typeof options);
@@ -201,7 +295,7 @@ function targetOf(args: unknown[]): Target | undefined {
     // node:net: a path makes it a unix socket, whatever else is given.
     if (options.path.startsWith("\0")) return undefined;
     const path = resolve(options.path);
-    const marker = readMarker(unixAddressName(path), path);
+    const marker = serverOf(unixAddressName(path), path, false);
     if (marker === undefined) return undefined;
     return {
       endpoint: { kind: "unix", path, uri: `unix://${path}` },
@@ -212,14 +306,15 @@ function targetOf(args: unknown[]): Target | undefined {
   const port = typeof options.port === "string" ? Number(options.port) : options.port;
   if (typeof port !== "number" || !Number.isInteger(port) || port <= 0 || port > 65535) return undefined;
   const host = typeof options.host === "string" && options.host.length > 0 ? options.host : "localhost";
-  for (const name of tcpCandidates(host, port)) {
-    const marker = readMarker(name, `${host}:${port}`);
+  for (const c of tcpCandidates(host, port, options.family)) {
+    const marker = serverOf(c.name, `${host}:${port}`, c.dualStack);
     if (marker === undefined) continue;
-    const ip = host === "localhost" ? "127.0.0.1" : host.replace(/^\[|\]$/g, "");
+    const v6 = net.isIPv6(c.ip);
     return {
-      endpoint: { kind: "tcp", host: ip, port, uri: `tcp://${net.isIPv6(ip) ? `[${ip}]` : ip}:${port}` },
+      endpoint: { kind: "tcp", host: c.ip, port, uri: `tcp://${v6 ? `[${c.ip}]` : c.ip}:${port}` },
       marker,
-      remote: { address: ip, port, family: net.isIPv6(ip) ? "IPv6" : "IPv4" },
+      remote: { address: c.ip, port, family: v6 ? "IPv6" : "IPv4" },
+      host,
     };
   }
   return undefined;
@@ -233,7 +328,7 @@ function transparentConnector(target: Target): Connector {
     try {
       // spin: false: a server serves many sockets from one event loop, and a busy-wait on one starves the
       // others (under autocannon the daemon's fixed-order shm:spin ran far below shm:block here).
-      connection = await internally(() => connectUri(`xio://${target.marker.name}`, { spin: false }));
+      connection = await connectUri(`xio://${target.marker.name}`, { spin: false });
     } catch (err) {
       if (err instanceof DaemonError && (err.code === "ENODAEMON" || err.code === "EDAEMONUID")) {
         sayOnce("daemon", `transparent mode: the fable daemon is unreachable (${err.message})`);
@@ -245,13 +340,30 @@ function transparentConnector(target: Target): Connector {
       failure.message += ` (fable transparent mode: ${String(e.message)}; FABLE_TRANSPARENT=0 turns it off)`;
       throw failure;
     }
-    const family = target.remote.family;
-    const local: PeerAddress =
-      family === undefined
-        ? target.remote
-        : { address: family === "IPv6" ? "::1" : "127.0.0.1", port: undefined, family };
-    return { connection, local, remote: target.remote };
+    return { connection, local: localOf(target), remote: target.remote };
   };
+}
+
+/**
+ * This end's address as a socket to `target` reports it: the loopback of the family asked for, and
+ * port 0 (a fable connection has no port of its own; node:net always gives a TCP socket a number).
+ */
+function localOf(target: Target): PeerAddress {
+  const family = target.remote.family;
+  return family === undefined ? target.remote : { address: family === "IPv6" ? "::1" : "127.0.0.1", port: 0, family };
+}
+
+/** tls.connect's options from its argument forms: (options), (port[, host][, options]), (path[, options]). */
+function tlsOptions(args: unknown[]): (tls.ConnectionOptions & { family?: number }) | undefined {
+  const [first, second] = args;
+  const options = args.find((a, i) => i > 0 && a !== null && typeof a === "object") as
+    tls.ConnectionOptions | undefined;
+  if (first !== null && typeof first === "object") return first as tls.ConnectionOptions;
+  if (typeof first === "number" || (typeof first === "string" && /^\d+$/.test(first))) {
+    return { ...options, port: Number(first), ...(typeof second === "string" ? { host: second } : {}) };
+  }
+  if (typeof first === "string") return { ...options, path: first };
+  return undefined;
 }
 
 /** A fable-io/net socket connecting to `target`, with what of node:net's connect options applies. */
@@ -260,12 +372,17 @@ function fableSocket(
   options: { allowHalfOpen?: boolean | undefined; signal?: AbortSignal | undefined; timeout?: number | undefined },
   listener: (() => void) | undefined,
 ): Socket {
-  const socket = new Socket({ connector: transparentConnector(target), allowHalfOpen: options.allowHalfOpen === true });
+  // The signal goes to the socket, as node:net's connect() gives it to its Socket: aborted already, it is destroyed
+  // before it opens anything ('close' without hadError).
+  const socket = new Socket({
+    connector: transparentConnector(target),
+    allowHalfOpen: options.allowHalfOpen === true,
+    ...(options.signal !== undefined ? { signal: options.signal } : {}),
+  });
   // The address as parsed here (node:net's options carry more: http passes `path: null`).
   socket.connect(
     {
       uri: target.endpoint.uri,
-      ...(options.signal !== undefined ? { signal: options.signal } : {}),
       ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
     },
     listener,
@@ -310,11 +427,33 @@ function nameOfServer(server: net.Server): { name: string; shownAs: string; loca
   };
 }
 
+/** What listen() was told that the address does not show. */
+interface ListenFlags {
+  readonly exclusive: boolean;
+  readonly ipv6Only: boolean;
+}
+const listenFlags = new WeakMap<net.Server, ListenFlags>();
+
+/**
+ * Registers a listening server's address with the daemon, and announces it with a marker.
+ *
+ * A cluster worker's server (node:cluster, not `exclusive`) shares its address with the other
+ * workers: the primary holds the listening socket and hands TCP connections to workers, and it
+ * cannot hand over fable connections (they are not one descriptor). So each worker registers
+ * `<name>/worker-<id>` with its own fable listener and marker, and leaves a group marker for
+ * `<name>` in the primary's name (alive while it is); a client takes the group's live workers in
+ * turn. The primary's own listening server (the one node:cluster makes to hand out connections)
+ * stops listening in the same tick it starts, and is left alone.
+ */
 async function register(server: net.Server): Promise<void> {
+  if (!server.listening) return; // node:cluster's primary took the handle away (see above)
   const what = nameOfServer(server);
   if (what === undefined || registrations.has(server)) return;
+  const flags = listenFlags.get(server);
+  const worker = cluster.isWorker && flags?.exclusive !== true ? cluster.worker : undefined;
+  const name = worker === undefined ? what.name : `${what.name}/${WORKER}${worker.id}`;
   const registration: Registration = {
-    name: what.name,
+    name,
     listener: undefined,
     closed: false,
     refed: !unrefed.has(server),
@@ -322,14 +461,16 @@ async function register(server: net.Server): Promise<void> {
   registrations.set(server, registration);
   let listener: Listener;
   try {
-    listener = await internally(() => listenUri(`xio://${what.name}`, { transports: ["shm", "unix"] }));
+    listener = await listenUri(`xio://${name}`, { transports: ["shm", "unix"] });
   } catch (err) {
     registrations.delete(server);
+    // The workers of a cluster fail alike: its first worker speaks for them (said once, not once per worker).
+    if (worker !== undefined && worker.id !== 1) return;
     const e = err as { code?: unknown; message?: unknown };
     if (err instanceof DaemonError && (e.code === "ENODAEMON" || e.code === "EDAEMONUID" || e.code === "EDAEMONGONE")) {
       sayOnce("daemon", `transparent mode: the fable daemon is unreachable (${String(e.message)}); using TCP only`);
     } else {
-      sayOnce(`register:${what.name}`, `transparent mode: ${what.shownAs} stays TCP only: ${String(e.message)}`);
+      sayOnce(`register:${name}`, `transparent mode: ${what.shownAs} stays TCP only: ${String(e.message)}`);
     }
     return;
   }
@@ -339,11 +480,13 @@ async function register(server: net.Server): Promise<void> {
   }
   registration.listener = listener;
   if (!registration.refed) listener.setRef(false);
+  const v6only = flags?.ipv6Only === true && what.local.family === "IPv6" ? { v6only: true } : {};
   try {
-    writeMarker({ name: what.name, pid: process.pid });
-    myMarkers.add(what.name);
+    if (worker !== undefined) writeMarker({ name: what.name, pid: process.ppid, workers: true, ...v6only });
+    writeMarker({ name, pid: process.pid, ...v6only });
+    myMarkers.add(name);
   } catch (err) {
-    sayOnce(`marker:${what.name}`, `transparent mode: cannot announce ${what.shownAs}: ${(err as Error).message}`);
+    sayOnce(`marker:${name}`, `transparent mode: cannot announce ${what.shownAs}: ${(err as Error).message}`);
   }
   void acceptLoop(server, listener, what.local);
 }
@@ -352,8 +495,14 @@ async function acceptLoop(server: net.Server, listener: Listener, local: PeerAdd
   const remote: PeerAddress =
     local.family === undefined
       ? local
-      : { address: local.family === "IPv6" ? "::1" : "127.0.0.1", port: undefined, family: local.family };
-  const options = server as net.Server & { allowHalfOpen?: boolean; pauseOnConnect?: boolean };
+      : { address: local.family === "IPv6" ? "::1" : "127.0.0.1", port: 0, family: local.family };
+  // node:net's own fields: its connection count (close() waits for it, getConnections() reports it).
+  const options = server as net.Server & {
+    allowHalfOpen?: boolean;
+    pauseOnConnect?: boolean;
+    _connections: number;
+    _emitCloseIfDrained(): void;
+  };
   for (;;) {
     let connection: Connection;
     try {
@@ -361,12 +510,21 @@ async function acceptLoop(server: net.Server, listener: Listener, local: PeerAdd
     } catch {
       return; // closed
     }
+    if (server.maxConnections !== undefined && options._connections >= server.maxConnections) {
+      connection.destroy(); // as node:net closes a connection past maxConnections
+      continue;
+    }
+    options._connections++;
     const socket = new Socket({
       connection: { connection, local, remote },
       allowHalfOpen: options.allowHalfOpen === true,
       manualStart: options.pauseOnConnect === true,
     });
     socket.server = server;
+    socket.once("close", () => {
+      options._connections--;
+      options._emitCloseIfDrained();
+    });
     if (options.pauseOnConnect === true) socket.pause();
     server.emit("connection", socket);
   }
@@ -411,25 +569,61 @@ export function installTransparentMode(): boolean {
   const ref = net.Server.prototype.ref;
   const unref = net.Server.prototype.unref;
 
+  // node:net's connect() makes a Socket and calls its connect(): that call is not looked at twice.
+  let inNetConnect = false;
   const connect = function (this: unknown, ...args: unknown[]): net.Socket {
-    const target = isInternal() ? undefined : targetOf(args);
-    if (target === undefined) return (original.connect as (...a: unknown[]) => net.Socket).apply(this, args);
+    const target = targetOf(args);
+    if (target === undefined) {
+      inNetConnect = true;
+      try {
+        return (original.connect as (...a: unknown[]) => net.Socket).apply(this, args);
+      } finally {
+        inNetConnect = false;
+      }
+    }
     const [options, listener] = normalizeConnectArgs(args);
     // Applications hold it as a net.Socket: it has what http, undici and ws use of one.
     return fableSocket(target, typeof options === "string" ? {} : options, listener) as unknown as net.Socket;
   } as typeof net.connect;
 
+  // An application's own `new net.Socket()` connecting to a registered address (pg, hand-made agents): it keeps
+  // its object, which carries its bytes over a fable socket (adopted-socket.ts). A socket with a handle already
+  // (a TLSSocket from tls.connect, one made from an fd) is node:net's.
+  const socketConnect = net.Socket.prototype.connect;
+  net.Socket.prototype.connect = function (this: net.Socket, ...args: unknown[]) {
+    const self = this as net.Socket & { _handle?: unknown };
+    if (!inNetConnect && !(this instanceof tls.TLSSocket) && (self._handle === null || self._handle === undefined)) {
+      // node:net's own callers pass their arguments normalized already, as one array.
+      const flat = Array.isArray(args[0]) ? (args[0] as unknown[]) : args;
+      const target = this.connecting && !isAdopted(this) ? undefined : targetOf(flat);
+      if (target !== undefined) {
+        const [options, listener] = normalizeConnectArgs(flat);
+        const o = typeof options === "string" ? {} : options;
+        const inner = fableSocket(target, { allowHalfOpen: true }, undefined);
+        const local = localOf(target);
+        return adopt(
+          this,
+          inner,
+          { local, remote: target.remote },
+          { timeout: o.timeout, host: target.host },
+          listener,
+        );
+      }
+    }
+    return (socketConnect as (...a: unknown[]) => net.Socket).apply(this, args);
+  } as typeof socketConnect;
+
   // tls.connect makes its own TCP socket unless given one: to a registered address, give it a fable one (TLS
   // then runs over fable, and the server's tls 'connection' listener wraps the fable socket the same way).
   const tlsConnect = tls.connect;
   tls.connect = function (this: unknown, ...args: unknown[]): tls.TLSSocket {
-    const [first] = args;
-    if (!isInternal() && first !== null && typeof first === "object" && !("socket" in first && first.socket)) {
-      const o = first as tls.ConnectionOptions;
-      const target = targetOf([{ port: o.port, host: o.host, path: o.path }]);
+    const o = tlsOptions(args);
+    if (o !== undefined && !o.socket) {
+      const target = targetOf([{ port: o.port, host: o.host, path: o.path, family: o.family }]);
       if (target !== undefined) {
         const socket = fableSocket(target, o, undefined) as unknown as net.Socket;
-        return (tlsConnect as (...a: unknown[]) => tls.TLSSocket).call(this, { ...o, socket }, ...args.slice(1));
+        const callback = args.find((a) => typeof a === "function");
+        return (tlsConnect as (...a: unknown[]) => tls.TLSSocket).call(this, { ...o, socket }, callback);
       }
     }
     return (tlsConnect as (...a: unknown[]) => tls.TLSSocket).apply(this, args);
@@ -442,7 +636,13 @@ export function installTransparentMode(): boolean {
     http.Agent.prototype.createConnection = connect as unknown as typeof http.Agent.prototype.createConnection;
   }
   net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]) {
-    if (!isInternal()) this.once("listening", () => void register(this));
+    if (!isInternalServer(this)) {
+      const [first] = args;
+      const o = first !== null && typeof first === "object" ? (first as net.ListenOptions) : {};
+      listenFlags.set(this, { exclusive: o.exclusive === true, ipv6Only: o.ipv6Only === true });
+      // A microtask later: node:cluster's primary takes its server's handle in a 'listening' listener of its own.
+      this.once("listening", () => queueMicrotask(() => void register(this)));
+    }
     return (listen as (...a: unknown[]) => net.Server).apply(this, args);
   } as typeof listen;
   net.Server.prototype.close = function (this: net.Server, ...args: unknown[]) {

@@ -7,6 +7,7 @@
 import http from "node:http";
 import { Counter, Gauge, Registry } from "prom-client";
 import { UsageError } from "../errors.js";
+import { internalServer } from "../transports/common.js";
 import type { NameService } from "./name-service.js";
 
 export interface MetricsServer {
@@ -80,16 +81,18 @@ export async function startMetrics(
       },
     });
   }
-  const server = http.createServer((req, res) => {
-    if (req.url !== "/metrics") {
-      res.writeHead(404).end("fable daemon: metrics are at /metrics\n");
-      return;
-    }
-    registry.metrics().then(
-      (text) => res.writeHead(200, { "content-type": registry.contentType }).end(text),
-      (err: unknown) => res.writeHead(500).end(String(err)),
-    );
-  });
+  const server = internalServer(
+    http.createServer((req, res) => {
+      if (req.url !== "/metrics") {
+        res.writeHead(404).end("fable daemon: metrics are at /metrics\n");
+        return;
+      }
+      registry.metrics().then(
+        (text) => res.writeHead(200, { "content-type": registry.contentType }).end(text),
+        (err: unknown) => res.writeHead(500).end(String(err)),
+      );
+    }),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(at.port, at.host, () => resolve());

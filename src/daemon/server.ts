@@ -27,6 +27,7 @@ import { join } from "node:path";
 import { FableError } from "../errors.js";
 import { loadNative } from "../native/load.js";
 import { controlSocket, type DaemonPaths, ensurePrivateDir, lockAddress, myUid, pidFile } from "../naming/paths.js";
+import { internalServer } from "../transports/common.js";
 import {
   checkRequest,
   encodeFrame,
@@ -111,7 +112,7 @@ export class Daemon {
         metrics: this.#metrics?.url ?? null,
       }),
     });
-    this.#server = net.createServer((socket) => this.#accept(socket));
+    this.#server = internalServer(net.createServer((socket) => this.#accept(socket)));
     this.#sweep = setInterval(() => this.service.sweep(), options.sweepMs ?? 250);
     this.#sweep.unref();
     this.#contention = setInterval(
@@ -254,7 +255,7 @@ function listen(server: net.Server, path: string): Promise<void> {
 
 async function takeLock(paths: DaemonPaths): Promise<net.Server> {
   const address = lockAddress(paths);
-  const lock = net.createServer((s) => s.destroy());
+  const lock = internalServer(net.createServer((s) => s.destroy()));
   try {
     await listen(lock, address);
     lock.unref();

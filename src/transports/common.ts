@@ -235,3 +235,15 @@ export class Deque<T> {
     this.head = 0;
   }
 }
+
+/**
+ * Marks a server as fable's own (a rendezvous, a transport's listener, the daemon's sockets):
+ * transparent mode (src/compat/transparent.ts) registers the servers an application listens on,
+ * never these. A symbol in the global registry, so one check serves every copy of this module.
+ */
+export const INTERNAL_SERVER: unique symbol = Symbol.for("fable.internal-server") as never;
+
+export function internalServer<T extends object>(server: T): T {
+  (server as { [INTERNAL_SERVER]?: true })[INTERNAL_SERVER] = true;
+  return server;
+}

@@ -6,7 +6,7 @@
  */
 import net from "node:net";
 import { FableError } from "../errors.js";
-import { Deque, Waiters } from "./common.js";
+import { Deque, internalServer, Waiters } from "./common.js";
 import { StreamEnd, type StreamEndOptions } from "./stream-end.js";
 import { TransportError, type TransportEnd } from "./transport.js";
 
@@ -45,10 +45,11 @@ export async function listenNet<Address>(
   prepare: (socket: net.Socket) => void = () => {},
   layer?: Omit<SocketLayer, "connect" | "connectEvent">,
 ): Promise<TransportListener<Address>> {
-  const server = layer?.createServer() ?? net.createServer({ allowHalfOpen: true });
+  const server = internalServer(layer?.createServer() ?? net.createServer({ allowHalfOpen: true }));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(listen, () => {
+    // exclusive: in a node:cluster worker, its own socket (not one the primary holds and hands out).
+    server.listen({ ...listen, exclusive: true }, () => {
       server.off("error", reject);
       resolve();
     });

@@ -26,6 +26,7 @@ import { closeSync, unlinkSync } from "node:fs";
 import { connect as netConnect, createServer, type Server, type Socket } from "node:net";
 import { loadNative } from "../native/load.js";
 import type { FdWatcher, PeerCredentials } from "../native/native.js";
+import { internalServer } from "./common.js";
 import { TransportError } from "./transport.js";
 
 export interface RendezvousOptions {
@@ -68,6 +69,8 @@ export class RendezvousConnection {
   #pendingFds: number[] = [];
   #watched = false;
   #gone = false;
+  /** Closes the fd watcher of a receive() under way (see #readable). */
+  #stopWatching: (() => void) | undefined;
 
   /** @internal: made by RendezvousListener.accept() and connectRendezvous(). */
   constructor(socket: Socket, options: RendezvousOptions) {
@@ -154,11 +157,14 @@ export class RendezvousConnection {
       const done = (): void => {
         clearTimeout(timer);
         watcher?.close();
+        watcher = undefined;
+        if (this.#stopWatching === done) this.#stopWatching = undefined;
         resolve(true);
       };
       const timer = setTimeout(done, ms);
       try {
         watcher = native.fdWatch(socketFd(this.socket), native.fdEvents.readable, done);
+        this.#stopWatching = done;
       } catch {
         clearTimeout(timer);
         resolve(false);
@@ -190,10 +196,14 @@ export class RendezvousConnection {
 
   /** Orderly end (the peer sees EOF). */
   end(): void {
+    this.#stopWatching?.();
     this.socket.end();
   }
 
   destroy(): void {
+    // The watcher goes before the fd: closed after it, it would stop libuv watching whatever
+    // socket the process opens next on the same fd number (that socket then never reads or writes).
+    this.#stopWatching?.();
     this.#closeFds();
     this.socket.destroy();
   }
@@ -266,11 +276,12 @@ export class RendezvousListener {
   /** Listens at `path`, replacing a stale socket file (one nobody listens at). */
   static async listen(path: string, options: RendezvousOptions = {}): Promise<RendezvousListener> {
     for (let attempt = 0; ; attempt++) {
-      const server = createServer({ pauseOnConnect: true });
+      const server = internalServer(createServer({ pauseOnConnect: true }));
       try {
         await new Promise<void>((resolve, reject) => {
           server.once("error", reject);
-          server.listen(path, () => {
+          // exclusive: in a node:cluster worker, its own socket (not one the primary holds and hands out).
+          server.listen({ path, exclusive: true }, () => {
             server.off("error", reject);
             resolve();
           });

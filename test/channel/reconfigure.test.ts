@@ -7,10 +7,11 @@ import { after, describe, it } from "node:test";
 import { type Connection, openReconfigurable } from "../../src/channel/connection.js";
 import type { SwitchEvent } from "../../src/channel/reconfigure.js";
 import type { ReadBuffer } from "../../src/channel/buffers.js";
-import { dialEndpoint, Endpoint } from "../../src/channel/paths.js";
+import { dialEndpoint, Endpoint, type PathSpec } from "../../src/channel/paths.js";
 import { connectUnix, listenUnix } from "../../src/transports/unix.js";
 import { ShmEnd } from "../../src/transports/shm.js";
-import type { TransportEnd } from "../../src/transports/transport.js";
+import { memoryPair } from "../../src/transports/memory.js";
+import { TransportError, type TransportEnd } from "../../src/transports/transport.js";
 import type { ReconfigureOptions } from "../../src/channel/reconfigure.js";
 
 const dir = mkdtempSync(join(tmpdir(), "fable-reconf-test-"));
@@ -67,6 +68,10 @@ function kill(end: TransportEnd): void {
   else (end as unknown as { input: { destroy(): void } }).input.destroy();
 }
 
+function killable(end: TransportEnd): boolean {
+  return end instanceof ShmEnd || (end as unknown as { input?: unknown }).input !== undefined;
+}
+
 describe("reconfiguration", () => {
   it("switches both directions among shm, unix and tcp while messages flow, each delivered once, in order", async () => {
     const [a, b] = await pair();
@@ -121,6 +126,94 @@ describe("reconfiguration", () => {
     await reading;
     assert.ok(resumes.some((e) => e.reason === "resume"));
     await Promise.all([a.close(), b.close()]);
+  });
+
+  it("a switch asked for while a killed path resumes is not lost: it completes instead of waiting its timeout", async () => {
+    // timeoutMs 60 s: an offer the peer drops (sent with an epoch the resume used up) would hang
+    // the switch that long; a live one takes well under a second even on a loaded machine.
+    const [a, b] = await pair();
+    const seen = { next: 0 };
+    const total = 600;
+    const reading = receive(b, total, seen);
+    const backReading = receive(a, 0, { next: 0 });
+    let i = 0;
+    const writing = (async () => {
+      for (; i < total; i++) await a.send(message(i));
+    })();
+    try {
+      for (const [round, spec] of [{ kind: "unix" }, { kind: "tcp" }, { kind: "shm" }, { kind: "unix" }].entries()) {
+        const killer = round % 2 === 0 ? a : b;
+        const asker = round < 2 ? a : b;
+        // The previous round may have left a resume under way (its end then has no path to kill).
+        while (!killable(killer.transport)) await new Promise((resolve) => setTimeout(resolve, 5));
+        kill(killer.transport);
+        const started = performance.now();
+        let stuck: NodeJS.Timeout | undefined;
+        const outcome = await Promise.race([
+          asker.reconfigure(spec as PathSpec).then(
+            () => "switched",
+            () => "refused",
+          ),
+          new Promise<string>((resolve) => (stuck = setTimeout(() => resolve("stuck"), 15_000))),
+        ]);
+        clearTimeout(stuck);
+        assert.notEqual(outcome, "stuck", `round ${round}: the switch still waited after 15 s`);
+        assert.ok(performance.now() - started < 15_000);
+      }
+      await Promise.all([writing, reading, backReading]);
+      assert.equal(seen.next, total);
+    } finally {
+      a.destroy();
+      b.destroy();
+    }
+  });
+
+  it("a message acknowledged fragment by fragment and then lost with its path is re-sent whole", async () => {
+    // A lane holding one 256 KiB fragment at a time: the reader's tick takes (and acknowledges)
+    // the fragments of a 1 MiB message one by one, then parks the whole message; the path dies
+    // before the application reads it. The reader must resume at the message's first fragment,
+    // and the writer must still have it.
+    const [x, y] = memoryPair({ capacityBytes: 300 * 1024 });
+    const [a, b] = await Promise.all([
+      openReconfigurable(x, { role: "listener", dir, timeoutMs: 60_000 }),
+      openReconfigurable(y, { role: "connector", dir, timeoutMs: 60_000 }),
+    ]);
+    opened.push(a, b);
+    // A memory path holds no handle and the connection's timer is unref'd: keep the loop alive.
+    const alive = setInterval(() => undefined, 1000);
+    try {
+      const big = new Uint8Array(1024 * 1024).map((_, i) => (i * 7) & 0xff);
+      const sent = a.send(big);
+      while (!b.isReadable()) await new Promise((resolve) => setTimeout(resolve, 5));
+      await sent;
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the writer reads the acknowledgements
+      a.transport.destroy(new TransportError("EPEER", "killed by the test"));
+      await a.send(message(1));
+      const got: Uint8Array[] = [];
+      let guard: NodeJS.Timeout | undefined;
+      const reading = (async () => {
+        while (got.length < 2) {
+          for (const buf of await nextBuffers(b)) {
+            got.push(buf.bytes.slice());
+            b.release(buf);
+          }
+        }
+      })();
+      await Promise.race([
+        reading,
+        new Promise((_, reject) => {
+          guard = setTimeout(() => reject(new Error(`no resume in 15 s (writer closed: ${a.closed})`)), 15_000);
+        }),
+      ]).finally(() => clearTimeout(guard));
+      assert.equal(got.length, 2);
+      assert.ok(Buffer.from(got[0] as Uint8Array).equals(Buffer.from(big)), "the 1 MiB message, byte for byte");
+      check(got[1] as Uint8Array, 1);
+      assert.equal(a.closed, false);
+    } finally {
+      clearInterval(alive);
+      a.destroy();
+      b.destroy();
+    }
   });
 
   it("copies read buffers of the old path still held after the drain timeout, or fails by policy", async () => {

@@ -16,9 +16,11 @@ import { describe, it } from "node:test";
 /** What the suite needs of an implementation: node:net's module shape, and where to listen. */
 export interface NetImplementation {
   readonly name: string;
-  readonly net: Pick<typeof net, "createServer" | "connect">;
+  readonly net: Pick<typeof net, "createServer" | "connect" | "Socket">;
   /** listen() arguments for a fresh address (a unique path, or port 0). */
   listenArgs(): unknown[];
+  /** Waits until a server that listens is ready for clients (transparent mode: registered). */
+  readonly listened?: (server: net.Server) => Promise<void>;
   /** connect() options reaching a listening server. */
   connectOptions(server: net.Server): Record<string, unknown>;
   /** A connect() target nobody listens at, and the error code node:net gives for it. */
@@ -51,6 +53,7 @@ async function listening(
       resolve();
     });
   });
+  await impl.listened?.(server);
   return server;
 }
 
@@ -103,41 +106,126 @@ async function turns(n: number): Promise<void> {
 
 export function netConformance(impl: NetImplementation): void {
   describe(`net conformance: ${impl.name}`, () => {
-    it("events in order: connect, ready, data, end, close(false); the server sees connection, data, end, close", async () => {
-      const serverEvents: string[] = [];
+    // node:net's connect() and a Socket the application makes and connects itself (pg, hand-made agents).
+    const makers: [string, (server: Server) => Socket][] = [
+      ["connect()", (server) => connectTo(impl, server)],
+      [
+        "new Socket().connect()",
+        (server) =>
+          tracked(new impl.net.Socket().connect(impl.connectOptions(server) as unknown as net.SocketConnectOpts)),
+      ],
+    ];
+    for (const [how, make] of makers) {
+      it(`${how}: events in order: connect, ready, data, end, close(false); the server sees connection, data, end, close`, async () => {
+        const serverEvents: string[] = [];
+        const server = await listening(impl, {}, (s) => {
+          serverEvents.push("connection");
+          s.on("data", (d: Buffer) => serverEvents.push(`data:${d.toString()}`));
+          s.on("end", () => serverEvents.push("end"));
+          s.on("close", (hadError: boolean) => serverEvents.push(`close:${hadError}`));
+          s.end("hello");
+        });
+        try {
+          const events: string[] = [];
+          const c = make(server);
+          assert.equal(c.connecting, true);
+          assert.equal(c.pending, true);
+          assert.equal(c.readyState, "opening");
+          c.on("connect", () => {
+            events.push("connect");
+            assert.equal(c.connecting, false);
+            assert.equal(c.pending, false);
+            assert.equal(c.readyState, "open");
+            c.write("ping");
+          });
+          c.on("ready", () => events.push("ready"));
+          c.on("data", (d: Buffer) => events.push(`data:${d.toString()}`));
+          c.on("end", () => events.push("end"));
+          c.on("finish", () => events.push("finish"));
+          const hadError = await closed(c);
+          events.push(`close:${hadError}`);
+          assert.deepEqual(events, ["connect", "ready", "data:hello", "end", "finish", "close:false"]);
+          assert.equal(c.readyState, "closed");
+          assert.equal(c.destroyed, true);
+          while (serverEvents.length < 4) await turns(1);
+          assert.deepEqual(serverEvents, ["connection", "data:ping", "end", "close:false"]);
+          assert.equal(c.bytesRead, 5);
+          assert.equal(c.bytesWritten, 4);
+        } finally {
+          await closeServer(server);
+        }
+      });
+    }
+
+    it("paused-mode reading ('readable', then read() until null, as undici reads): every byte, then 'end'", async () => {
+      const sent = pattern(300_000, 9);
+      const server = await listening(impl, {}, (s) => s.end(sent));
+      try {
+        const c = connectTo(impl, server);
+        const chunks: Buffer[] = [];
+        let nulls = 0;
+        c.on("readable", () => {
+          for (;;) {
+            const chunk = c.read() as Buffer | null;
+            if (chunk === null) break;
+            chunks.push(chunk);
+          }
+          nulls++;
+        });
+        await once(c, "end");
+        assert.equal(sha(Buffer.concat(chunks)), sha(sent));
+        assert.ok(nulls >= 1);
+        assert.equal(c.read(), null);
+        c.end();
+        assert.equal(await closed(c), false);
+      } finally {
+        await closeServer(server);
+      }
+    });
+
+    it("cork() holds writes until uncork(); they arrive whole and in order and each callback runs", async () => {
+      let got: Promise<Buffer> | undefined;
       const server = await listening(impl, {}, (s) => {
-        serverEvents.push("connection");
-        s.on("data", (d: Buffer) => serverEvents.push(`data:${d.toString()}`));
-        s.on("end", () => serverEvents.push("end"));
-        s.on("close", (hadError: boolean) => serverEvents.push(`close:${hadError}`));
-        s.end("hello");
+        got = collect(s);
+        s.end();
       });
       try {
-        const events: string[] = [];
         const c = connectTo(impl, server);
-        assert.equal(c.connecting, true);
-        assert.equal(c.pending, true);
-        assert.equal(c.readyState, "opening");
-        c.on("connect", () => {
-          events.push("connect");
-          assert.equal(c.connecting, false);
-          assert.equal(c.pending, false);
-          assert.equal(c.readyState, "open");
-          c.write("ping");
-        });
-        c.on("ready", () => events.push("ready"));
-        c.on("data", (d: Buffer) => events.push(`data:${d.toString()}`));
-        c.on("end", () => events.push("end"));
-        c.on("finish", () => events.push("finish"));
-        const hadError = await closed(c);
-        events.push(`close:${hadError}`);
-        assert.deepEqual(events, ["connect", "ready", "data:hello", "end", "finish", "close:false"]);
-        assert.equal(c.readyState, "closed");
-        assert.equal(c.destroyed, true);
-        while (serverEvents.length < 4) await turns(1);
-        assert.deepEqual(serverEvents, ["connection", "data:ping", "end", "close:false"]);
-        assert.equal(c.bytesRead, 5);
-        assert.equal(c.bytesWritten, 4);
+        await once(c, "connect");
+        const parts = [pattern(10, 1), Buffer.from("text part"), pattern(70_000, 2), pattern(1, 3)];
+        const calls: number[] = [];
+        c.cork();
+        parts.forEach((p, i) => c.write(p, () => calls.push(i)));
+        assert.equal(
+          c.writableLength,
+          parts.reduce((n, p) => n + p.length, 0),
+          "held while corked",
+        );
+        process.nextTick(() => c.uncork());
+        c.end();
+        while (got === undefined) await turns(1);
+        assert.equal(sha(await got), sha(Buffer.concat(parts)));
+        assert.deepEqual(calls, [0, 1, 2, 3]);
+        await closed(c);
+      } finally {
+        await closeServer(server);
+      }
+    });
+
+    it("setNoDelay, setKeepAlive and setTimeout return the socket before and after connect (http chains them)", async () => {
+      const server = await listening(impl, {}, (s) => s.end());
+      try {
+        const c = connectTo(impl, server);
+        assert.equal(c.setNoDelay(true), c);
+        assert.equal(c.setKeepAlive(true, 1000), c);
+        assert.equal(c.setTimeout(0), c);
+        await once(c, "connect");
+        assert.equal(c.setNoDelay(false), c);
+        assert.equal(c.setKeepAlive(false), c);
+        assert.equal(c.setTimeout(5000).setTimeout(0), c);
+        c.resume();
+        c.end();
+        assert.equal(await closed(c), false);
       } finally {
         await closeServer(server);
       }

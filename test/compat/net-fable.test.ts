@@ -11,7 +11,7 @@ import { netConformance } from "./net-conformance.js";
 
 let unique = 0;
 const socketPath = (): string => join(tmpdir(), `fable-net-fable-${process.pid}-${unique++}.sock`);
-const impl = fableNet as unknown as Pick<typeof net, "createServer" | "connect">;
+const impl = fableNet as unknown as Pick<typeof net, "createServer" | "connect" | "Socket">;
 const childModule = pathToFileURL(join(import.meta.dirname, "../../src/compat/net.js")).href;
 
 netConformance({

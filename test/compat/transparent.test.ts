@@ -8,7 +8,7 @@
  * address announced by another uid, no daemon at all.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,64 +17,8 @@ import { tcpAddressName, unixAddressName } from "../../src/naming/address-names.
 import { DaemonClient } from "../../src/naming/daemon-client.js";
 import type { FlowEntry } from "../../src/naming/protocol.js";
 import { repoRoot } from "../kit/cli.js";
+import { fixture, type Proc, start } from "../kit/transparent.js";
 import { type DaemonProcess, eventually, FABLE_BIN, type Isolated, isolatedPaths, startDaemon } from "../kit/daemon.js";
-
-const fixture = (name: string): string => join(repoRoot, "test", "fixtures", "transparent", name);
-
-interface Proc {
-  readonly child: ChildProcess;
-  /** The next line of stdout that is JSON. */
-  json(): Promise<Record<string, unknown>>;
-  send(line: string): void;
-  stderr(): string;
-  exit(): Promise<number | null>;
-  kill(): Promise<void>;
-}
-
-function start(args: readonly string[], env: NodeJS.ProcessEnv, viaFable: boolean): Proc {
-  const argv = viaFable ? [FABLE_BIN, "run", "--", process.execPath, ...args] : [...args];
-  const child = spawn(process.execPath, argv, { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
-  let out = "";
-  let err = "";
-  const lines: string[] = [];
-  const waiting: (() => void)[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  let done = false;
-  void exited.then(() => {
-    done = true;
-    for (const w of waiting.splice(0)) w();
-  });
-  child.stdout?.setEncoding("utf8").on("data", (d: string) => {
-    out += d;
-    for (let i = out.indexOf("\n"); i >= 0; i = out.indexOf("\n")) {
-      lines.push(out.slice(0, i));
-      out = out.slice(i + 1);
-    }
-    for (const w of waiting.splice(0)) w();
-  });
-  child.stderr?.setEncoding("utf8").on("data", (d: string) => (err += d));
-  return {
-    child,
-    async json() {
-      for (;;) {
-        const line = lines.shift();
-        if (line !== undefined) {
-          if (line.startsWith("{")) return JSON.parse(line) as Record<string, unknown>;
-          continue;
-        }
-        if (done) throw new Error(`${args.join(" ")} exited (${child.exitCode}) before printing; stderr:\n${err}`);
-        await new Promise<void>((r) => waiting.push(r));
-      }
-    },
-    send: (line) => void child.stdin?.write(`${line}\n`),
-    stderr: () => err,
-    exit: () => exited,
-    async kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-      await exited;
-    },
-  };
-}
 
 const SERVERS = [
   { file: "http-server.mjs", hello: "hello from node:http\n" },

@@ -57,6 +57,41 @@ export function killPath(end: TransportEnd): boolean {
   return true;
 }
 
+/** What a stuck run's report shows of a socket path's end (its private fields, read for diagnosis only). */
+export function endState(end: TransportEnd): Record<string, unknown> | undefined {
+  const e = end as unknown as {
+    inputPaused?: boolean;
+    receivedBytes?: number;
+    inbox?: { length: number };
+    held?: { length: number };
+    publishedBytes?: number;
+    segments?: unknown[];
+    blockedNeed?: number;
+    reservedBytes?: number;
+    input?: { readableFlowing: boolean | null; bytesRead?: number; destroyed: boolean };
+    output?: { writableLength: number; bytesWritten?: number; writableNeedDrain?: boolean };
+    parser?: { partialBytes?: number };
+  };
+  if (e.input === undefined || e.output === undefined) return undefined;
+  return {
+    kind: end.kind,
+    inputPaused: e.inputPaused,
+    flowing: e.input.readableFlowing,
+    receivedBytes: e.receivedBytes,
+    inbox: e.inbox?.length,
+    held: e.held?.length,
+    partial: e.parser?.partialBytes,
+    bytesRead: e.input.bytesRead,
+    writableLength: e.output.writableLength,
+    needDrain: e.output.writableNeedDrain,
+    bytesWritten: e.output.bytesWritten,
+    publishedBytes: e.publishedBytes,
+    segments: e.segments?.length,
+    blockedNeed: e.blockedNeed,
+    reservedBytes: e.reservedBytes,
+  };
+}
+
 interface StreamConnection {
   send(bytes: Uint8Array): Promise<void>;
   getReadBuffers(): { readonly bytes: Uint8Array }[];

@@ -6,15 +6,21 @@
  *   { cmd: "kill" }          kill this end's current path for real
  *   { cmd: "stop" }          stop writing; answers { event: "stopped", sent }
  *   { cmd: "expect", count } answers { event: "received", count, error } once that many arrived
+ *   { cmd: "dump" }          writes the connection's inner state to stderr (a run got stuck)
  * Run as `node reconfigure-peer.js <socket path> <seed> <dir> <CA dir>`.
  */
 import { openReconfigurable } from "../../src/channel/connection.js";
 import type { PathSpec } from "../../src/channel/paths.js";
 import { loadLeaf } from "../../src/daemon/tls-ca.js";
 import { connectUnix } from "../../src/transports/unix.js";
-import { killPath, Streams } from "./chaos-stream.js";
+import { endState, killPath, Streams } from "./chaos-stream.js";
 
-type Command = { cmd: "switch"; spec: PathSpec } | { cmd: "kill" } | { cmd: "stop" } | { cmd: "expect"; count: number };
+type Command =
+  | { cmd: "switch"; spec: PathSpec }
+  | { cmd: "kill" }
+  | { cmd: "stop" }
+  | { cmd: "expect"; count: number }
+  | { cmd: "dump" };
 
 const [path = "", seedText = "0", dir = "", ca = ""] = process.argv.slice(2);
 const seed = Number(seedText);
@@ -43,6 +49,14 @@ process.on("message", (msg: Command) => {
   } else if (msg.cmd === "stop") {
     streams.stop();
     void writing.then((sent) => process.send?.({ event: "stopped", sent }));
+  } else if (msg.cmd === "dump") {
+    const state = {
+      sent: streams.sent,
+      received: streams.received,
+      connection: conn.debugState,
+      end: endState(conn.transport),
+    };
+    process.stderr.write(`chaos peer state: ${JSON.stringify(state)}\n`);
   } else if (msg.cmd === "expect") {
     void streams
       .until(msg.count)

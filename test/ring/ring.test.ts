@@ -526,34 +526,54 @@ describe("ring waits", () => {
   });
 
   it("adaptive learns: spins that end in sleep shrink the budget, a probe that succeeds restores it", async () => {
-    let polls = 0;
-    let readyAt = Infinity; // the condition holds from this poll on
-    const words = new Int32Array(new SharedArrayBuffer(1024));
-    const condition = { ready: () => ++polls >= readyAt };
-    // A 20 ms budget, so what one spin costs is seen in polls, not in a clock.
-    const wait = new RingWait(words, 96, condition, { strategy: "adaptive", sleeper: "atomics", spinBudgetUs: 20_000 });
-    const failingSpin = async (): Promise<number> => {
-      const before = polls;
-      const w = wait.wait();
-      const spent = polls - before;
-      readyAt = 0;
-      wait.poke();
-      await w;
-      readyAt = Infinity;
-      return spent;
+    // Spins are bounded by the clock and counted in polls: a preemption (this machine is shared)
+    // takes polls away from a spin. The whole scenario is tried up to three times; the first
+    // attempt that nothing disturbed shows it.
+    const scenario = async (): Promise<{ first: number; last: number; after: number }> => {
+      let polls = 0;
+      let readyAt = Infinity; // the condition holds from this poll on
+      const words = new Int32Array(new SharedArrayBuffer(1024));
+      const condition = { ready: () => ++polls >= readyAt };
+      // A 20 ms budget, so what one spin costs is seen in polls, not in a clock.
+      const wait = new RingWait(words, 96, condition, {
+        strategy: "adaptive",
+        sleeper: "atomics",
+        spinBudgetUs: 20_000,
+      });
+      const failingSpin = async (): Promise<number> => {
+        const before = polls;
+        const w = wait.wait();
+        const spent = polls - before;
+        readyAt = 0;
+        wait.poke();
+        await w;
+        readyAt = Infinity;
+        return spent;
+      };
+      try {
+        const first = await failingSpin();
+        let last = first;
+        for (let i = 2; i <= 16; i++) last = await failingSpin();
+        // Spins 17..31 stay short; the 32nd is a probe with the whole budget: it succeeds halfway.
+        for (let i = 17; i < 32; i++) await failingSpin();
+        readyAt = polls + Math.floor(first / 2);
+        await wait.wait();
+        readyAt = Infinity;
+        const after = await failingSpin();
+        return { first, last, after };
+      } finally {
+        wait.fail(new Error("done"));
+      }
     };
-    const first = await failingSpin();
-    let last = first;
-    for (let i = 2; i <= 16; i++) last = await failingSpin();
-    assert.ok(last * 50 < first, `after 15 spins that failed, one spin polled ${last} times (the first ${first})`);
-    // Spins 17..31 stay short; the 32nd is a probe with the whole budget: it succeeds halfway.
-    for (let i = 17; i < 32; i++) await failingSpin();
-    readyAt = polls + Math.floor(first / 2);
-    await wait.wait();
-    readyAt = Infinity;
-    const after = await failingSpin();
-    assert.ok(after > first / 4, `after a probe that succeeded, a spin polled ${after} times (the first ${first})`);
-    wait.fail(new Error("done"));
+    const attempts: string[] = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const { first, last, after } = await scenario();
+      // After 15 spins that failed, one spin polls a fraction of the first; after a probe that
+      // succeeded, a spin polls about as long as the probe took (half the first).
+      if (last * 50 < first && after > first / 4) return;
+      attempts.push(`first ${first}, after 15 failed spins ${last}, after a successful probe ${after} polls`);
+    }
+    assert.fail(`adaptive did not learn in 3 attempts: ${attempts.join("; ")}`);
   });
 
   it("refuses an unknown strategy and the atomics sleeper on memory that is not shared", () => {
