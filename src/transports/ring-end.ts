@@ -43,7 +43,7 @@ export interface RingEndOptions {
   readonly wait: WaitOptions;
   /** Names this end in error messages, e.g. "shm (listener)". */
   readonly label: string;
-  /** The peer's wake socket (the end this end rings), where the peer sleeps on one. */
+  /** The wake socket this end rings its peer through (shm: its own end of the pair), where the peer sleeps on one. */
   readonly peerWakeFd?: number;
 }
 
