@@ -11,7 +11,7 @@
 //   --cpu-prof D  the daemon, the listener and the echo server write V8 CPU profiles into D
 // Also prints the CPU time (user+sys) per connect of the connecting process, the listener and the
 // daemon over the timed window.
-/* global URL, setTimeout */
+/* global URL, setTimeout, setInterval, clearInterval */
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
@@ -191,6 +191,10 @@ try {
   };
   const cpuStart = { self: process.cpuUsage(), listener: cpuOf(listener.pid), daemon: cpuOf(daemon.pid) };
   let rssMiddle = rssStart;
+  // The RSS every second of the timed window: a collected heap swings by tens of MiB, so three
+  // readings cannot tell a plateau from a leak; the range of each third of the window can.
+  const rssSamples = [];
+  const sampler = setInterval(() => rssSamples.push(rss()), 1000);
   const start = Date.now();
   const end = start + seconds * 1000;
   let tickets = 0;
@@ -229,6 +233,7 @@ try {
     }
   };
   await Promise.all(Array.from({ length: lanes }, (_, i) => lane(i === 0)));
+  clearInterval(sampler);
   const elapsed = (Date.now() - start) / 1000;
   const selfCpu = process.cpuUsage(cpuStart.self);
   const cpu = {
@@ -276,6 +281,14 @@ try {
     `CPU per connect by name (user+sys): connector ${perConnect(cpu.self)} (this process, lane 0's comparisons included), listener ${perConnect(cpu.listener)}, daemon ${perConnect(cpu.daemon)}`,
   );
   console.log(`daemon RSS: start ${mib(rssStart)}, middle ${mib(rssMiddle)}, end ${mib(rssEnd)}`);
+  if (rssSamples.length >= 3) {
+    const third = Math.floor(rssSamples.length / 3);
+    const parts = [rssSamples.slice(0, third), rssSamples.slice(third, 2 * third), rssSamples.slice(2 * third)];
+    const range = (xs) => `${mib(Math.min(...xs))}-${mib(Math.max(...xs))}`;
+    console.log(
+      `daemon RSS each second, min-max by third of the run: ${parts.map(range).join(", ")} (${rssSamples.length} samples)`,
+    );
+  }
   holder.close();
   await client.request({ type: "stop" });
   client.close();
