@@ -2,6 +2,7 @@
 // Runs every compiled test file (dist/test/**/*.test.js) with Node's own test runner.
 // Node 20's --test takes no globs, so the files are listed here. Extra arguments pass through
 // (e.g. `npm test -- --test-name-pattern=topology`); a path argument narrows the files.
+// The spec reporter ends with the failing tests, whole: a log cut to its tail (CI's) still names them.
 import { readdirSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join, resolve } from "node:path";
@@ -19,7 +20,17 @@ if (files.length === 0) {
   console.error(`no test files under ${root} match ${filters.join(", ") || "*"}`);
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ["--test", "--test-concurrency=1", ...flags, ...files], {
-  stdio: "inherit",
-});
+const result = spawnSync(
+  process.execPath,
+  [
+    "--test",
+    "--test-concurrency=1",
+    ...(flags.some((f) => f.startsWith("--test-reporter")) ? [] : ["--test-reporter=spec"]),
+    ...flags,
+    ...files,
+  ],
+  {
+    stdio: "inherit",
+  },
+);
 process.exit(result.status ?? 1);
