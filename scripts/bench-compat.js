@@ -6,10 +6,13 @@
 //   http: sequential GET requests on one keep-alive connection: requests/s per round.
 //   autocannon: an unmodified node:http server (scripts/lib/http-hello-server.js) and autocannon in
 //   separate processes, plain (TCP loopback) vs both under `fable run` (transparent mode, through a
-//   daemon of its own): requests/s and latency p50/p99 for 1 and 10 connections.
+//   daemon of its own): requests/s and latency p50/p99 for 1 and 10 connections. `fable run` is
+//   measured both ways transparent connections go: native unix sockets (the default) and, as
+//   "emulated", fable-io/net sockets over the daemon's other choice (FABLE_TRANSPARENT_NATIVE=0).
 // Rounds are interleaved across the paths; each figure is the median of rounds with its spread.
 // Options: --rounds N (default 5), --echo-ms, --http-ms (default 1000 each per round),
-// --ac-rounds N (default 3), --ac-s seconds per autocannon run (default 3), --autocannon-only.
+// --ac-rounds N (default 3), --ac-s seconds per autocannon run (default 3), --autocannon-only,
+// --no-emulated (skip the emulated fable run).
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
@@ -163,6 +166,8 @@ async function netSections() {
 
 // ---- autocannon against an unmodified server: TCP loopback vs `fable run` -----------------------
 
+const EMULATED = "fable run, emulated";
+
 async function autocannonSection() {
   const acRounds = arg("--ac-rounds", 3);
   const acSeconds = arg("--ac-s", 3);
@@ -200,38 +205,45 @@ async function autocannonSection() {
       });
       child.once("exit", (code) => reject(new Error(`${child.spawnargs.join(" ")} exited with ${code}`)));
     });
+  const modes = ["tcp", "fable run", ...(process.argv.includes("--no-emulated") ? [] : [EMULATED])];
+  const envOf = (mode) => (mode === EMULATED ? { ...env, FABLE_TRANSPARENT_NATIVE: "0" } : env);
   const servers = {};
-  for (const mode of ["tcp", "fable run"]) {
+  for (const mode of modes) {
     const child = spawn(process.execPath, argv(mode !== "tcp", helloScript, []), {
-      env,
+      env: envOf(mode),
       stdio: ["pipe", "pipe", "inherit"],
     });
     const port = await firstLine(child);
     servers[mode] = { child, port };
   }
-  // The transparent server is ready for fable once its address is announced.
-  const marker = join(run, "addr", `.addr+tcp+127.0.0.1+${servers["fable run"].port}`);
-  for (let i = 0; !existsSync(marker); i++) {
-    if (i > 400) throw new Error(`bench:compat: the server under fable run never registered (${marker})`);
-    await new Promise((r) => setTimeout(r, 25));
+  // The transparent servers are ready for fable once their addresses are announced.
+  for (const mode of modes.filter((m) => m !== "tcp")) {
+    const marker = join(run, "addr", `.addr+tcp+127.0.0.1+${servers[mode].port}`);
+    for (let i = 0; !existsSync(marker); i++) {
+      if (i > 400) throw new Error(`bench:compat: the server under fable run never registered (${marker})`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
   }
   const results = new Map();
-  let transports;
+  const transports = {};
   for (let r = 0; r < acRounds; r++) {
     for (const connections of [1, 10]) {
-      for (const mode of ["tcp", "fable run"]) {
+      for (const mode of modes) {
         const url = `http://127.0.0.1:${servers[mode].port}/`;
         const child = spawn(process.execPath, argv(mode !== "tcp", acScript, [url, connections, acSeconds]), {
-          env,
+          env: envOf(mode),
           stdio: ["ignore", "pipe", "inherit"],
         });
-        if (mode !== "tcp" && transports === undefined) {
+        if (mode !== "tcp" && transports[mode] === undefined) {
           // Which transport the daemon chose, seen while the run holds its connections (fable run starts it first).
-          for (let i = 0; i < 10 && (transports === undefined || transports.length === 0); i++) {
+          const name = `.addr/tcp/127.0.0.1/${servers[mode].port}`;
+          for (let i = 0; i < 10 && (transports[mode] === undefined || transports[mode].length === 0); i++) {
             await new Promise((res) => setTimeout(res, 200));
             const flows = spawnSync(process.execPath, [fableBin, "flows", "--json"], { env, encoding: "utf8" });
-            const list = flows.status === 0 ? JSON.parse(flows.stdout) : [];
-            transports = [...new Set(list.map((f) => (f.wait === null ? f.transport : `${f.transport}:${f.wait}`)))];
+            const list = flows.status === 0 ? JSON.parse(flows.stdout).filter((f) => f.name === name) : [];
+            transports[mode] = [
+              ...new Set(list.map((f) => (f.wait === null ? f.transport : `${f.transport}:${f.wait}`))),
+            ];
           }
         }
         const out = await firstLine(child);
@@ -247,14 +259,18 @@ async function autocannonSection() {
   await new Promise((r) => daemon.once("exit", r));
   rmSync(root, { recursive: true, force: true });
 
+  const seen = modes
+    .filter((m) => m !== "tcp")
+    .map((m) => `${m}: ${transports[m]?.join(", ") || "(none seen)"}`)
+    .join("; ");
   console.log(
     `\nautocannon against an unmodified node:http server, ${acRounds} interleaved rounds of ${acSeconds} s;` +
-      ` fable run's flows: ${transports?.join(", ") || "(none seen)"}`,
+      ` flows: ${seen}`,
   );
   console.log("  requests/s and latency (ms): median of rounds [spread]");
   for (const connections of [1, 10]) {
     const row = {};
-    for (const mode of ["tcp", "fable run"]) {
+    for (const mode of modes) {
       const rs = results.get(`${mode}|${connections}`);
       row[mode] = {
         rps: median(rs.map((x) => x.rps)),
@@ -262,15 +278,17 @@ async function autocannonSection() {
         p99: median(rs.map((x) => x.p99)),
       };
       console.log(
-        `  ${String(connections).padStart(2)} conn  ${mode.padEnd(9)}  ${row[mode].rps.toFixed(0).padStart(6)} req/s ` +
+        `  ${String(connections).padStart(2)} conn  ${mode.padEnd(19)}  ${row[mode].rps.toFixed(0).padStart(6)} req/s ` +
           `[${spread(rs.map((x) => x.rps))}]  p50 ${row[mode].p50} ms  p99 ${row[mode].p99} ms [${spread(rs.map((x) => x.p99))}]`,
       );
     }
     const t = row.tcp;
-    const f = row["fable run"];
-    console.log(
-      `  ${String(connections).padStart(2)} conn  fable run / tcp: ${(f.rps / t.rps).toFixed(2)}x requests/s, ` +
-        `p99 ${f.p99} vs ${t.p99} ms`,
-    );
+    for (const mode of modes.filter((m) => m !== "tcp")) {
+      const f = row[mode];
+      console.log(
+        `  ${String(connections).padStart(2)} conn  ${mode} / tcp: ${(f.rps / t.rps).toFixed(2)}x requests/s, ` +
+          `p99 ${f.p99} vs ${t.p99} ms`,
+      );
+    }
   }
 }

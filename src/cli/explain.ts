@@ -5,6 +5,7 @@
  */
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
+import { isAddressName } from "../naming/address-names.js";
 import { DaemonClient } from "../naming/daemon-client.js";
 import type { ResolveReply } from "../naming/protocol.js";
 import { parseUri } from "../naming/uri.js";
@@ -23,6 +24,7 @@ interface ExplainFlags {
   untrusted?: boolean;
   sizes?: string;
   json?: boolean;
+  native: boolean;
 }
 
 export function registerExplain(program: Command): void {
@@ -35,6 +37,10 @@ export function registerExplain(program: Command): void {
     .option("--no-spin", "the connector forbids busy-waiting")
     .option("--untrusted", "the connector reads untrusted")
     .option("--sizes <bytes,...>", "message sizes the connector declares")
+    .option(
+      "--no-native",
+      "for an address name (transparent mode): ask as FABLE_TRANSPARENT_NATIVE=0 does, not as a node:net socket",
+    )
     .option("--json", "print the daemon's reply as JSON")
     .action(async (uri: string, flags: ExplainFlags) => {
       const u = parseUri(uri);
@@ -53,6 +59,8 @@ export function registerExplain(program: Command): void {
         spin: flags.spin,
         trust: flags.untrusted === true ? "untrusted" : "trusted",
         sizes,
+        // A transparent-mode connector asks as a node:net socket (naming/api.ts connectSocket).
+        ...(isAddressName(u.name) && flags.native ? { socket: true } : {}),
       };
       const client = new DaemonClient({ autostart: false });
       try {
@@ -82,6 +90,7 @@ export function renderExplain(uri: string, r: ResolveReply, requirements: Requir
     connector: { pid: r.connector.pid, allowedCpus: r.connector.cpus, currentCpu: null },
     requirements,
     offered,
+    nativeStream: e.stream !== undefined,
   };
   const chosen = r.selection.ranked[0];
   return (

@@ -49,7 +49,7 @@ export function formatExplanation(selection: Selection, context: ExplanationCont
     const q = r.requirements;
     const sizes = q.sizes.length === 0 ? "no sizes declared" : `sizes ${q.sizes.map(formatSize).join(", ")}`;
     lines.push(
-      `${context.name ?? "connection"}: latency ${q.latency}, spin ${q.spin ? "allowed" : "forbidden"}, ${q.trust}, ${sizes}; listener offers ${r.offered.join(", ")}`,
+      `${context.name ?? "connection"}: latency ${q.latency}, spin ${q.spin ? "allowed" : "forbidden"}, ${q.trust}, ${sizes}${q.socket === true ? ", a node:net socket (transparent mode)" : ""}; listener offers ${r.offered.join(", ")}${r.nativeStream === true ? " and native unix streams" : ""}`,
     );
     lines.push(`  ${endLine("listener", r.listener)}`, `  ${endLine("connector", r.connector)}`);
   } else if (context.name !== undefined) {

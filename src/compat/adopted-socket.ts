@@ -138,6 +138,11 @@ function takeOver(s: NetSocket, state: Carried): void {
       chunks.forEach((c, i) => write(c.chunk, c.encoding, i === chunks.length - 1 ? done(callback) : undefined));
       state.inner.uncork();
     },
+    // node:net's own write path: a write it held while the socket was connecting, before it was adopted.
+    _writeGeneric(writev: boolean, data: unknown, encoding: BufferEncoding, callback: Callback): void {
+      if (writev) s._writev?.(data as { chunk: Buffer | string; encoding: BufferEncoding }[], callback);
+      else s._write(data as Buffer | string, encoding, callback);
+    },
     _final(callback: Callback): void {
       // The fable socket sends its end once connected and everything before it is written.
       state.inner.end(() => callback());

@@ -43,15 +43,16 @@ import net from "node:net";
 import tls from "node:tls";
 import { networkInterfaces } from "node:os";
 import { join, resolve } from "node:path";
-import type { Connection } from "../channel/connection.js";
+import { Connection } from "../channel/connection.js";
 import { tcpAddressName, unixAddressName } from "../naming/address-names.js";
-import { connect as connectUri, type Listener, listen as listenUri } from "../naming/api.js";
+import { connect as connectUri, connectSocket, type Listener, listen as listenUri } from "../naming/api.js";
 import { defaultDaemonClient } from "../naming/daemon-client.js";
 import { checkPrivateDir, ensurePrivateDir, myUid, pidFile } from "../naming/paths.js";
 import { DaemonError } from "../naming/protocol.js";
 import { adopt, isAdopted } from "./adopted-socket.js";
 import type { Endpoint } from "./address.js";
 import type { Connector, PeerAddress } from "./connector.js";
+import { listenNative, openNative, type StreamEndpoint } from "./native-stream.js";
 import { systemError } from "./errors.js";
 import { normalizeConnectArgs, Socket } from "./socket.js";
 import { INTERNAL_SERVER } from "../transports/common.js";
@@ -77,6 +78,8 @@ interface Marker {
   readonly v6only?: boolean;
   /** A cluster's group marker: its workers registered `<name>/worker-<id>` each (see register()). */
   readonly workers?: boolean;
+  /** The server takes native unix streams (native-stream.ts): its clients get node:net sockets. */
+  readonly stream?: boolean;
 }
 
 function runtimeDir(): string {
@@ -169,6 +172,7 @@ function readMarker(name: string, shownAs: string): Marker | undefined {
     pid: marker.pid,
     ...(marker.v6only === true ? { v6only: true } : {}),
     ...(marker.workers === true ? { workers: true } : {}),
+    ...(marker.stream === true ? { stream: true } : {}),
   };
 }
 
@@ -320,28 +324,100 @@ function targetOf(args: unknown[]): Target | undefined {
   return undefined;
 }
 
+/** A connect through the daemon that failed, as the application hears it. */
+function connectFailure(err: unknown, target: Target): Error {
+  if (err instanceof DaemonError && (err.code === "ENODAEMON" || err.code === "EDAEMONUID")) {
+    sayOnce("daemon", `transparent mode: the fable daemon is unreachable (${err.message})`);
+  }
+  const e = err as { code?: unknown; message?: unknown };
+  // The server went away between its marker and the daemon (ENOENT): what TCP would say then.
+  const code = e.code === "EACCES" ? "EACCES" : "ECONNREFUSED";
+  const failure = systemError(code, "connect", target.endpoint, err);
+  failure.message += ` (fable transparent mode: ${String(e.message)}; FABLE_TRANSPARENT=0 turns it off)`;
+  return failure;
+}
+
+// spin: false: a server serves many sockets from one event loop, and a busy-wait on one starves the
+// others (under autocannon the daemon's fixed-order shm:spin ran far below shm:block here).
+const CONNECT_OPTIONS = { spin: false } as const;
+
 /** Connects through the daemon to the fable listener of `target`'s server. */
 function transparentConnector(target: Target): Connector {
   return async (_endpoint, { signal }) => {
     signal?.throwIfAborted();
     let connection: Connection;
     try {
-      // spin: false: a server serves many sockets from one event loop, and a busy-wait on one starves the
-      // others (under autocannon the daemon's fixed-order shm:spin ran far below shm:block here).
-      connection = await connectUri(`xio://${target.marker.name}`, { spin: false });
+      connection = await connectUri(`xio://${target.marker.name}`, CONNECT_OPTIONS);
     } catch (err) {
-      if (err instanceof DaemonError && (err.code === "ENODAEMON" || err.code === "EDAEMONUID")) {
-        sayOnce("daemon", `transparent mode: the fable daemon is unreachable (${err.message})`);
-      }
-      const e = err as { code?: unknown; message?: unknown };
-      // The server went away between its marker and the daemon (ENOENT): what TCP would say then.
-      const code = e.code === "EACCES" ? "EACCES" : "ECONNREFUSED";
-      const failure = systemError(code, "connect", target.endpoint, err);
-      failure.message += ` (fable transparent mode: ${String(e.message)}; FABLE_TRANSPARENT=0 turns it off)`;
-      throw failure;
+      throw connectFailure(err, target);
     }
     return { connection, local: localOf(target), remote: target.remote };
   };
+}
+
+/**
+ * Whether a transparent connection may be a native unix socket where the daemon picks unix
+ * (native-stream.ts): FABLE_TRANSPARENT_NATIVE=0 says no, for servers (they offer no stream
+ * endpoint) and clients (they ask as fable-io/net sockets would). Read when transparent mode installs.
+ */
+let nativeStreams = true;
+
+/**
+ * On a node:net socket that transparent mode connects (native or carried over fable): the name of
+ * the address it reaches, for whoever needs to tell (a fable-io/net socket has `connection`).
+ */
+export const TRANSPARENT: unique symbol = Symbol.for("fable.transparent") as never;
+
+/** node:net's own Socket.prototype.connect (transparent mode patches it). */
+const nodeSocketConnect = net.Socket.prototype.connect;
+
+/**
+ * `socket` (node:net's, no handle) connecting to `target`'s server, which takes native streams.
+ * The daemon is asked as a socket connector (naming/api.ts connectSocket): its choice of unix opens
+ * `socket` itself on the server's stream endpoint (native-stream.ts); any other carries its bytes
+ * over a fable-io/net socket (adopted-socket.ts). Meanwhile node:net holds its reads and writes, as
+ * for any socket that is connecting.
+ */
+function nativeSocket(
+  socket: net.Socket,
+  target: Target,
+  timeout: number | undefined,
+  listener: (() => void) | undefined,
+): net.Socket {
+  const s = socket as net.Socket & { connecting: boolean; _host: string | null; [TRANSPARENT]?: string };
+  s.connecting = true;
+  s._host = target.host ?? null;
+  s[TRANSPARENT] = target.marker.name;
+  if (listener !== undefined) socket.once("connect", listener);
+  if (timeout !== undefined) socket.setTimeout(timeout);
+  const addresses = { local: localOf(target), remote: target.remote };
+  // Closed before the daemon answered (destroyed, or an aborted signal: node:net then closes it without
+  // marking it destroyed): nothing is opened.
+  let closed = false;
+  socket.once("close", () => (closed = true));
+  const gone = (): boolean => closed || socket.destroyed;
+  connectSocket(target.marker.name, CONNECT_OPTIONS, (path, uid) =>
+    openNative(socket, path, uid, target.endpoint, addresses, nodeSocketConnect, gone),
+  ).then(
+    (made) => {
+      if (!(made instanceof Connection)) return;
+      if (gone()) {
+        made.destroy();
+        return;
+      }
+      const inner = new Socket({
+        connector: () => Promise.resolve({ connection: made, ...addresses }),
+        allowHalfOpen: true,
+      });
+      inner.connect({ uri: target.endpoint.uri });
+      s.connecting = false;
+      adopt(socket, inner, addresses, { host: target.host }, undefined);
+    },
+    (err: unknown) => {
+      if (!gone()) socket.destroy(connectFailure(err, target));
+    },
+  );
+  return socket;
 }
 
 /**
@@ -395,6 +471,8 @@ function fableSocket(
 interface Registration {
   readonly name: string;
   listener: Listener | undefined;
+  /** Where native unix connections for the server arrive (native-stream.ts); none with FABLE_TRANSPARENT_NATIVE=0. */
+  stream: StreamEndpoint | undefined;
   closed: boolean;
   /** The server's ref()/unref(), applied to the fable listener too. */
   refed: boolean;
@@ -404,6 +482,8 @@ const registrations = new WeakMap<net.Server, Registration>();
 /** Servers unref'd (maybe before they listened). */
 const unrefed = new WeakSet<net.Server>();
 const myMarkers = new Set<string>();
+/** Stream endpoints of this process's servers (their directories go when it exits). */
+const myStreams = new Set<StreamEndpoint>();
 
 /** What the server's address is registered as; undefined for what transparent mode leaves alone. */
 function nameOfServer(server: net.Server): { name: string; shownAs: string; local: PeerAddress } | undefined {
@@ -455,15 +535,29 @@ async function register(server: net.Server): Promise<void> {
   const registration: Registration = {
     name,
     listener: undefined,
+    stream: undefined,
     closed: false,
     refed: !unrefed.has(server),
   };
   registrations.set(server, registration);
   let listener: Listener;
   try {
-    listener = await listenUri(`xio://${name}`, { transports: ["shm", "unix"] });
+    if (nativeStreams) {
+      ensurePrivateDir(runtimeDir());
+      registration.stream = await listenNative(server, runtimeDir(), {
+        local: what.local,
+        remote: remoteOf(what.local),
+      });
+      myStreams.add(registration.stream);
+      if (!registration.refed) registration.stream.setRef(false);
+    }
+    listener = await listenUri(`xio://${name}`, {
+      transports: ["shm", "unix"],
+      ...(registration.stream !== undefined ? { stream: registration.stream.path } : {}),
+    });
   } catch (err) {
     registrations.delete(server);
+    registration.stream?.close();
     // The workers of a cluster fail alike: its first worker speaks for them (said once, not once per worker).
     if (worker !== undefined && worker.id !== 1) return;
     const e = err as { code?: unknown; message?: unknown };
@@ -475,15 +569,17 @@ async function register(server: net.Server): Promise<void> {
     return;
   }
   if (registration.closed || !server.listening) {
+    registration.stream?.close();
     await listener.close();
     return;
   }
   registration.listener = listener;
   if (!registration.refed) listener.setRef(false);
   const v6only = flags?.ipv6Only === true && what.local.family === "IPv6" ? { v6only: true } : {};
+  const stream = registration.stream !== undefined ? { stream: true } : {};
   try {
     if (worker !== undefined) writeMarker({ name: what.name, pid: process.ppid, workers: true, ...v6only });
-    writeMarker({ name, pid: process.pid, ...v6only });
+    writeMarker({ name, pid: process.pid, ...v6only, ...stream });
     myMarkers.add(name);
   } catch (err) {
     sayOnce(`marker:${name}`, `transparent mode: cannot announce ${what.shownAs}: ${(err as Error).message}`);
@@ -491,11 +587,15 @@ async function register(server: net.Server): Promise<void> {
   void acceptLoop(server, listener, what.local);
 }
 
+/** The client's address as a server's socket reports it: the loopback of the server's family, port 0. */
+function remoteOf(local: PeerAddress): PeerAddress {
+  return local.family === undefined
+    ? local
+    : { address: local.family === "IPv6" ? "::1" : "127.0.0.1", port: 0, family: local.family };
+}
+
 async function acceptLoop(server: net.Server, listener: Listener, local: PeerAddress): Promise<void> {
-  const remote: PeerAddress =
-    local.family === undefined
-      ? local
-      : { address: local.family === "IPv6" ? "::1" : "127.0.0.1", port: 0, family: local.family };
+  const remote = remoteOf(local);
   // node:net's own fields: its connection count (close() waits for it, getConnections() reports it).
   const options = server as net.Server & {
     allowHalfOpen?: boolean;
@@ -537,6 +637,10 @@ function unregister(server: net.Server): void {
   r.closed = true;
   removeMarker(r.name);
   myMarkers.delete(r.name);
+  if (r.stream !== undefined) {
+    r.stream.close();
+    myStreams.delete(r.stream);
+  }
   void r.listener?.close().catch(() => undefined);
 }
 
@@ -563,6 +667,7 @@ export function installTransparentMode(): boolean {
     }
   }
   installed = true;
+  nativeStreams = process.env.FABLE_TRANSPARENT_NATIVE !== "0";
   const original = { connect: net.connect, createConnection: net.createConnection };
   const listen = net.Server.prototype.listen;
   const close = net.Server.prototype.close;
@@ -582,14 +687,19 @@ export function installTransparentMode(): boolean {
       }
     }
     const [options, listener] = normalizeConnectArgs(args);
+    const o = typeof options === "string" ? {} : options;
+    if (nativeStreams && target.marker.stream === true) {
+      // As node:net's connect() makes its socket.
+      return nativeSocket(new net.Socket(o as net.SocketConstructorOpts), target, o.timeout, listener);
+    }
     // Applications hold it as a net.Socket: it has what http, undici and ws use of one.
-    return fableSocket(target, typeof options === "string" ? {} : options, listener) as unknown as net.Socket;
+    return fableSocket(target, o, listener) as unknown as net.Socket;
   } as typeof net.connect;
 
   // An application's own `new net.Socket()` connecting to a registered address (pg, hand-made agents): it keeps
   // its object, which carries its bytes over a fable socket (adopted-socket.ts). A socket with a handle already
   // (a TLSSocket from tls.connect, one made from an fd) is node:net's.
-  const socketConnect = net.Socket.prototype.connect;
+  const socketConnect = nodeSocketConnect;
   net.Socket.prototype.connect = function (this: net.Socket, ...args: unknown[]) {
     const self = this as net.Socket & { _handle?: unknown };
     if (!inNetConnect && !(this instanceof tls.TLSSocket) && (self._handle === null || self._handle === undefined)) {
@@ -599,6 +709,7 @@ export function installTransparentMode(): boolean {
       if (target !== undefined) {
         const [options, listener] = normalizeConnectArgs(flat);
         const o = typeof options === "string" ? {} : options;
+        if (nativeStreams && target.marker.stream === true) return nativeSocket(this, target, o.timeout, listener);
         const inner = fableSocket(target, { allowHalfOpen: true }, undefined);
         const local = localOf(target);
         return adopt(
@@ -621,7 +732,10 @@ export function installTransparentMode(): boolean {
     if (o !== undefined && !o.socket) {
       const target = targetOf([{ port: o.port, host: o.host, path: o.path, family: o.family }]);
       if (target !== undefined) {
-        const socket = fableSocket(target, o, undefined) as unknown as net.Socket;
+        const socket =
+          nativeStreams && target.marker.stream === true
+            ? nativeSocket(new net.Socket(), target, undefined, undefined)
+            : (fableSocket(target, o, undefined) as unknown as net.Socket);
         const callback = args.find((a) => typeof a === "function");
         return (tlsConnect as (...a: unknown[]) => tls.TLSSocket).call(this, { ...o, socket }, callback);
       }
@@ -657,6 +771,7 @@ export function installTransparentMode(): boolean {
     if (r === undefined) return;
     r.refed = refed;
     r.listener?.setRef(refed);
+    r.stream?.setRef(refed);
   };
   net.Server.prototype.ref = function (this: net.Server) {
     setRef(this, true);
@@ -670,6 +785,7 @@ export function installTransparentMode(): boolean {
   syncBuiltinESMExports();
   process.once("exit", () => {
     for (const name of myMarkers) removeMarker(name);
+    for (const stream of myStreams) stream.close();
   });
   return true;
 }

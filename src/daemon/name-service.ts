@@ -51,7 +51,7 @@ import {
   spins,
   startPolicy,
 } from "./policy.js";
-import type { EndPlacement, Selector } from "./selector.js";
+import { type EndPlacement, nativeStreamFirst, type SelectionRequest, type Selector } from "./selector.js";
 
 export interface Caller extends PeerCredentials {
   /** The control connection the request came on. */
@@ -446,13 +446,15 @@ export class NameService {
     }
     const listener = this.#o.placement(entry.pid);
     const connector = this.#o.placement(pid ?? caller.pid);
-    const selection = this.#o.selector.select({
+    const request: SelectionRequest = {
       listener,
       connector,
       requirements: { ...requirements, sizes: [...requirements.sizes] },
       offered: entry.offered,
       listenerNewFlowsPerSecond: this.#arrivals.get(entry.pid)?.perSecond(this.#now()) ?? 0,
-    });
+      nativeStream: entry.endpoints.stream !== undefined,
+    };
+    const selection = nativeStreamFirst(this.#o.selector.select(request), request);
     return {
       listener: { pid: entry.pid, uid: entry.uid, cpus: listener.allowedCpus, endpoints: entry.endpoints },
       connector: { pid: connector.pid, cpus: connector.allowedCpus },

@@ -37,6 +37,8 @@ export interface Requirements {
   readonly trust: "trusted" | "untrusted";
   /** Message sizes the client expects, in bytes; empty when it did not say. */
   readonly sizes: readonly number[];
+  /** The connector hands the connection to an application as a node:net socket (transparent mode). */
+  readonly socket?: boolean;
 }
 
 export interface SelectionRequest {
@@ -47,6 +49,8 @@ export interface SelectionRequest {
   readonly offered: readonly SelectableTransport[];
   /** New flows to the listener in the last second, from the daemon's flow table (absent: none known). */
   readonly listenerNewFlowsPerSecond?: number;
+  /** The listener's application takes raw byte streams on a unix socket of its own (Endpoints.stream). */
+  readonly nativeStream?: boolean;
 }
 
 /**
@@ -136,4 +140,33 @@ export function exclusion(c: Candidate, r: SelectionRequest): string | undefined
 /** Both processes are confined to one and the same CPU. */
 export function shareOneCpu(a: EndPlacement, b: EndPlacement): boolean {
   return a.allowedCpus.length === 1 && b.allowedCpus.length === 1 && a.allowedCpus[0] === b.allowedCpus[0];
+}
+
+/**
+ * Both ends are node:net sockets handed to applications (a transparent-mode connector, and a
+ * listener that takes native streams): unix first, opened as a plain unix socket at both ends.
+ * The bench results rank transports by what a fable Connection costs; an application reading
+ * through an emulated socket pays more than that, in JavaScript, per message: node:http parses a
+ * native socket's bytes in C++ (parser.consume) and an emulated one's from 'data' events, with
+ * stream machinery around both ends. `npm run bench:compat` measures the two (autocannon through
+ * `fable run`, with FABLE_TRANSPARENT_NATIVE=0 for the emulated one). Applied after any Selector,
+ * so it means the same whatever the figures are; the others keep their order as fallbacks.
+ */
+export function nativeStreamFirst(selection: Selection, request: SelectionRequest): Selection {
+  if (request.requirements.socket !== true || request.nativeStream !== true) return selection;
+  const unix = selection.ranked.find((c) => c.transport === "unix");
+  if (unix === undefined) return selection;
+  const ranked = [unix, ...selection.ranked.filter((c) => c.transport !== "unix")];
+  const verdicts = selection.verdicts.map((v) => {
+    if (v.rank === undefined) return v;
+    const rank = ranked.findIndex((c) => candidateName(c) === candidateName(v.candidate)) + 1;
+    const reason =
+      v.candidate.transport === "unix"
+        ? "first: both ends are node:net sockets (transparent mode) and the listener takes native unix streams, " +
+          "so Node's own stream path runs at both ends (node:http parses in C++); an emulated socket over a " +
+          `fable connection costs more per message in JavaScript (npm run bench:compat); was: ${v.reason}`
+        : `after native unix (both ends are node:net sockets); was: ${v.reason}`;
+    return { ...v, rank, reason };
+  });
+  return { ...selection, ranked, verdicts };
 }

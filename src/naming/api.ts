@@ -31,7 +31,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import { Connection, type ConnectionOptions, openReconfigurable } from "../channel/connection.js";
@@ -96,6 +96,11 @@ export interface ListenOptions {
   /** xio: the daemon client (default: the process's, from the environment). */
   readonly client?: DaemonClient;
   readonly connection?: ConnectionOptions;
+  /**
+   * xio: a unix socket path where the caller's own server takes raw byte streams (transparent
+   * mode's net.Server), registered beside the fable endpoints (Endpoints.stream).
+   */
+  readonly stream?: string;
 }
 
 export interface ConnectOptions {
@@ -313,7 +318,12 @@ async function listenName(name: string, options: ListenOptions): Promise<Listene
   ensurePrivateDir(client.paths.runtimeDir);
   const dir = mkdtempSync(join(client.paths.runtimeDir, "ep-"));
   const sources: Source[] = [];
-  const endpoints: { shm?: NonNullable<Endpoints["shm"]>; unix?: string; tcp?: { host: string; port: number } } = {};
+  const endpoints: {
+    shm?: NonNullable<Endpoints["shm"]>;
+    unix?: string;
+    tcp?: { host: string; port: number };
+    stream?: string;
+  } = options.stream !== undefined ? { stream: options.stream } : {};
   const uids = [process.getuid?.() ?? 0, ...(options.allow ?? [])];
   // One resume endpoint for all its connections (they outlive the listener: it closes after them).
   const resume = new SharedResumeEndpoint({ dir: client.paths.runtimeDir });
@@ -362,15 +372,30 @@ async function listenName(name: string, options: ListenOptions): Promise<Listene
   }
 }
 
-async function connectName(name: string, options: ConnectOptions): Promise<Connection> {
-  const client = options.client ?? defaultDaemonClient();
-  const requirements: RequirementsWire = {
+function requirementsOf(options: ConnectOptions, socket: boolean): RequirementsWire {
+  return {
     latency: options.latency ?? "critical",
     spin: options.spin ?? true,
     trust: options.trust ?? "trusted",
     sizes: [...(options.sizes ?? [])],
+    ...(socket ? { socket } : {}),
   };
-  const { reply, cached } = await client.resolve(name, requirements);
+}
+
+async function connectName(name: string, options: ConnectOptions): Promise<Connection> {
+  const client = options.client ?? defaultDaemonClient();
+  const requirements = requirementsOf(options, false);
+  return connectAnswered(name, requirements, await client.resolve(name, requirements), client, options);
+}
+
+/** connectName with the daemon's answer in hand. */
+async function connectAnswered(
+  name: string,
+  requirements: RequirementsWire,
+  { reply, cached }: { reply: ReplyBodies["resolve"]; cached: boolean },
+  client: DaemonClient,
+  options: ConnectOptions,
+): Promise<Connection> {
   if (cached) {
     // A kept answer is used only while it works: the listener may have moved or died since.
     try {
@@ -445,6 +470,80 @@ async function connectResolved(
       ? selection.verdicts.map((v) => `${candidateText(v.candidate)}: ${v.reason}`).join("; ")
       : attempts.map((a) => `${candidateText(a.candidate)}: ${a.error}`).join("; ");
   throw new NoTransportError(`no transport to xio://${name} could be set up (${why})`, attempts);
+}
+
+/** A byte stream a transparent-mode connector opened itself on a listener's native stream endpoint. */
+export interface NativeStream {
+  /** Bytes written and read so far (node:net's bytesWritten and bytesRead). */
+  bytes(): { readonly sent: number; readonly received: number };
+  /** Whether it is closed (the flow ended). */
+  closed(): boolean;
+}
+
+/**
+ * Transparent mode's connect to a name (a node:net socket at the application's end): asks the
+ * daemon as a socket connector (RequirementsWire.socket). When the daemon ranks unix first and the
+ * listener takes native streams (ListenOptions.stream), `openNative(path, uid)` opens that unix
+ * socket itself (uid: the listener's, for the caller to check the peer against) and the stream is
+ * a flow like any other, reported from its byte counts (messages: 0, a byte stream has none); it
+ * cannot switch (a push is reported as a failed switch). Otherwise: a Connection, as connect() makes.
+ */
+export async function connectSocket(
+  name: string,
+  options: ConnectOptions,
+  openNative: (path: string, uid: number) => NativeStream,
+): Promise<Connection | NativeStream> {
+  const client = options.client ?? defaultDaemonClient();
+  const requirements = requirementsOf(options, true);
+  let answer = await client.resolve(name, requirements);
+  let path = answer.reply.listener.endpoints.stream;
+  if (answer.cached && path !== undefined && !existsSync(path)) {
+    // A kept answer of a listener that has gone (or restarted elsewhere): ask again.
+    client.forgetResolved(name);
+    answer = await client.resolve(name, requirements);
+    path = answer.reply.listener.endpoints.stream;
+  }
+  const { listener, selection, connector } = answer.reply;
+  const first = selection.ranked[0];
+  if (first?.transport !== "unix" || path === undefined) {
+    return connectAnswered(name, requirements, answer, client, options);
+  }
+  const stream = openNative(path, listener.uid);
+  const id = randomUUID();
+  const since = Date.now();
+  const choice: PathChoice = { transport: "unix", wait: null };
+  client.trackFlow(
+    () => {
+      const { sent, received } = stream.bytes();
+      return {
+        id,
+        name,
+        listenerPid: listener.pid,
+        listenerCpus: listener.cpus,
+        connectorCpus: connector.cpus,
+        transport: "unix",
+        wait: null,
+        epoch: 0,
+        fallbacks: [],
+        since,
+        counters: { sentMessages: 0, sentBytes: sent, receivedMessages: 0, receivedBytes: received, writeWaits: 0 },
+      };
+    },
+    () => stream.closed(),
+    (push) =>
+      client.reportFlowEvent(id, {
+        from: choice,
+        to: push.to,
+        epoch: 0,
+        reason: push.reason,
+        pauseMs: 0,
+        resent: 0,
+        at: Date.now(),
+        error:
+          "a native unix socket of transparent mode cannot switch (FABLE_TRANSPARENT_NATIVE=0 makes switchable ones)",
+      }),
+  );
+  return stream;
 }
 
 function openCandidate(c: Candidate, e: Endpoints, uid: number, options: ConnectOptions): Promise<TransportEnd> {

@@ -130,7 +130,7 @@ export class DaemonClient {
     name: string,
     requirements: Extract<RequestBody, { type: "resolve" }>["requirements"],
   ): Promise<{ reply: ReplyBodies["resolve"]; cached: boolean }> {
-    const key = `${name}\n${requirements.latency}\n${requirements.spin}\n${requirements.trust}\n${requirements.sizes.join(",")}`;
+    const key = `${name}\n${requirements.latency}\n${requirements.spin}\n${requirements.trust}\n${requirements.sizes.join(",")}\n${requirements.socket === true}`;
     const kept = this.#resolved.get(key);
     if (kept !== undefined && performance.now() < kept.until) return { reply: kept.reply, cached: true };
     const reply = await this.request({ type: "resolve", name, requirements });

@@ -66,6 +66,13 @@ export interface Endpoints {
   readonly shm?: { readonly spin: string; readonly adaptive: string; readonly block: string };
   readonly unix?: string;
   readonly tcp?: { readonly host: string; readonly port: number };
+  /**
+   * A unix socket where the listener's application takes raw byte streams on a node:net socket of
+   * its own (transparent mode): no fable framing, so a connector uses it only when it hands the
+   * connection to its application as a node:net socket too (RequirementsWire.socket) and the
+   * daemon ranks unix first. Not reconfigurable.
+   */
+  readonly stream?: string;
 }
 
 export interface RequirementsWire {
@@ -73,6 +80,11 @@ export interface RequirementsWire {
   readonly spin: boolean;
   readonly trust: "trusted" | "untrusted";
   readonly sizes: readonly number[];
+  /**
+   * The connector hands the connection to its application as a node:net socket (transparent mode)
+   * and can open a listener's native stream endpoint (Endpoints.stream) instead of a fable one.
+   */
+  readonly socket?: boolean;
 }
 
 export interface FlowCounters {
@@ -345,6 +357,7 @@ const requestSchema = {
               properties: { spin: path, adaptive: path, block: path },
             },
             unix: path,
+            stream: path,
             tcp: {
               type: "object",
               additionalProperties: false,
@@ -374,6 +387,7 @@ const requestSchema = {
             spin: { type: "boolean" },
             trust: { enum: ["trusted", "untrusted"] },
             sizes: { type: "array", maxItems: 16, items: { type: "integer", minimum: 0, maximum: 2 ** 32 } },
+            socket: { type: "boolean" },
           },
         },
       },
