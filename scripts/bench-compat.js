@@ -122,6 +122,8 @@ async function httpRound(lib, where) {
   return rate;
 }
 
+/** The autocannon section's third mode: transparent connections as fable-io/net sockets (FABLE_TRANSPARENT_NATIVE=0). */
+const EMULATED = "fable run, emulated";
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const spread = (xs) => `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)}`;
 
@@ -165,8 +167,6 @@ async function netSections() {
 }
 
 // ---- autocannon against an unmodified server: TCP loopback vs `fable run` -----------------------
-
-const EMULATED = "fable run, emulated";
 
 async function autocannonSection() {
   const acRounds = arg("--ac-rounds", 3);

@@ -117,6 +117,34 @@ test("name service: resolve hands the Selector both ends' placement and what the
   );
 });
 
+test("name service: a socket connector to a listener taking native streams gets unix first, and the reason", () => {
+  const { service } = world();
+  const withStream = { ...endpoints, stream: "/run/x/st/stream.sock" };
+  call(service, alice, { type: "register", name: ".addr/tcp/127.0.0.1/8080", allow: [], endpoints: withStream });
+  call(service, alice, { type: "register", name: "plain", allow: [], endpoints });
+  const noSpin = { ...critical, spin: false } as const;
+  const ranked = (name: string, socket: boolean): { names: string[]; reply: ResolveReply } => {
+    const requirements = socket ? { ...noSpin, socket } : noSpin;
+    const r = call(service, alice2, { type: "resolve", name, requirements });
+    assert.ok(r.ok);
+    const reply = r as unknown as ResolveReply;
+    return { names: reply.selection.ranked.map(candidateName), reply };
+  };
+  // As transparent mode asks: native unix first, the others kept behind it as fallbacks.
+  const native = ranked(".addr/tcp/127.0.0.1/8080", true);
+  assert.deepEqual(native.names, ["unix", "shm:block"]);
+  const first = native.reply.selection.verdicts.find((v) => v.rank === 1);
+  assert.equal(first?.candidate.transport, "unix");
+  assert.match(first?.reason ?? "", /node:net sockets.*native unix streams/);
+  assert.match(native.reply.selection.verdicts.find((v) => v.rank === 2)?.reason ?? "", /after native unix/);
+  const text = renderExplain("xio://.addr/tcp/127.0.0.1/8080", native.reply, { ...noSpin, socket: true });
+  assert.match(text, /a node:net socket \(transparent mode\).*native unix streams/);
+  assert.match(text, /chosen: unix/);
+  // Not a socket connector (FABLE_TRANSPARENT_NATIVE=0, fable-io), or no stream endpoint: the Selector's order.
+  assert.deepEqual(ranked(".addr/tcp/127.0.0.1/8080", false).names, ["shm:block", "unix"]);
+  assert.deepEqual(ranked("plain", true).names, ["shm:block", "unix"]);
+});
+
 test("name service: flows are kept per uid, computed into rates, and dropped with their session", () => {
   let now = 1_000;
   const service = new NameService({
