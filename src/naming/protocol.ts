@@ -493,26 +493,42 @@ const replySchema = {
   ],
 } as const;
 
-let validators:
-  { requests: Map<string, ValidateFunction>; reply: ValidateFunction; push: ValidateFunction } | undefined;
+// Compiled on first use, each side its own: a client (every process under `fable run` that connects)
+// checks replies and pushes only, and compiling the daemon's request schemas too cost its first
+// connect tens of milliseconds of CPU.
+let ajv: Ajv | undefined;
+let requestValidators: Map<string, ValidateFunction> | undefined;
+let replyValidators: { reply: ValidateFunction; push: ValidateFunction } | undefined;
 
-function compiled(): { requests: Map<string, ValidateFunction>; reply: ValidateFunction; push: ValidateFunction } {
-  if (validators === undefined) {
-    const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
+function compiler(): Ajv {
+  ajv ??= new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
+  return ajv;
+}
+
+function compiledRequests(): Map<string, ValidateFunction> {
+  if (requestValidators === undefined) {
     // One validator per request type, chosen by `type`: its errors then speak of that request only.
     const requests = new Map<string, ValidateFunction>();
     for (const schema of requestSchema.oneOf) {
-      requests.set((schema as { properties: { type: { const: string } } }).properties.type.const, ajv.compile(schema));
+      requests.set(
+        (schema as { properties: { type: { const: string } } }).properties.type.const,
+        compiler().compile(schema),
+      );
     }
-    validators = { requests, reply: ajv.compile(replySchema), push: ajv.compile(pushSchema) };
+    requestValidators = requests;
   }
-  return validators;
+  return requestValidators;
+}
+
+function compiledReplies(): { reply: ValidateFunction; push: ValidateFunction } {
+  replyValidators ??= { reply: compiler().compile(replySchema), push: compiler().compile(pushSchema) };
+  return replyValidators;
 }
 
 /** The request if `value` is one, else a one-line reason (ajv's, with the request's type). */
 export function checkRequest(value: unknown): { ok: true; request: Request } | { ok: false; reason: string } {
   const type = typeof value === "object" && value !== null ? (value as { type?: unknown }).type : undefined;
-  const validate = typeof type === "string" ? compiled().requests.get(type) : undefined;
+  const validate = typeof type === "string" ? compiledRequests().get(type) : undefined;
   if (validate === undefined) return { ok: false, reason: `unknown request type ${JSON.stringify(type)}` };
   if (validate(value)) return { ok: true, request: value as Request };
   const e = validate.errors?.[0];
@@ -525,12 +541,12 @@ export function checkRequest(value: unknown): { ok: true; request: Request } | {
 }
 
 export function checkReply(value: unknown): value is Reply {
-  return compiled().reply(value);
+  return compiledReplies().reply(value);
 }
 
 /** Whether a message from the daemon is a push (and a well-formed one). */
 export function checkPush(value: unknown): value is Push {
-  return compiled().push(value);
+  return compiledReplies().push(value);
 }
 
 /** The id of something that looked like a request, to answer a bad one (null when it had none). */
