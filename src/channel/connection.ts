@@ -53,7 +53,7 @@ import {
   publishSwitch,
 } from "./reconfigure.js";
 import { Retention } from "./retention.js";
-import type { WaitStrategy } from "../ring/wait.js";
+import { READY, type WaitStrategy } from "../ring/wait.js";
 
 export interface ConnectionOptions {
   /** Most read buffers the application may hold unreleased (default 1024). */
@@ -870,10 +870,14 @@ export class Connection {
       this.#pathFailed(t.failure);
       return Promise.resolve();
     }
-    const waited = t.readable(hint).catch((err: unknown) => {
+    const raw = t.readable(hint);
+    // A record is there now (a spin found it): nothing to race or catch, and no promise made for
+    // it (this is every message's wait of a ping-pong that spins).
+    if (raw === READY) return raw;
+    const waited = raw.catch((err: unknown) => {
       if (!this.#pathError(err)) throw err;
     });
-    // Settled already (a spin found the record): no tick can have taken it meanwhile.
+    // Settled already (rejected, or resolved elsewhere): no tick can have taken a record meanwhile.
     if (t.waiting?.("read") === false) return waited;
     // The control tick may take the record this wait is for: either wakes the caller.
     const parked = this.#readWaiters.wait();
