@@ -132,8 +132,7 @@ describe("reconfiguration", () => {
     // No acknowledgement comes while the test looks: a synchronous loop lets no tick run.
     const [a, b] = await pair({ tickMs: 200 });
     await a.reconfigure({ kind: "shm", wait: "block" });
-    const kept = (): { bytes: number; inPlace: number } =>
-      a.debugState.kept as { bytes: number; inPlace: number };
+    const kept = (): { bytes: number; inPlace: number } => a.debugState.kept as { bytes: number; inPlace: number };
     const total = 50;
     const small = (i: number): Uint8Array => Uint8Array.from({ length: 64 + i }, (_, k) => (i * 31 + k) & 0xff);
     const before = kept().bytes;
@@ -151,7 +150,7 @@ describe("reconfiguration", () => {
     for (let i = 0; i < 2000 && path.failure === undefined; i++) await new Promise((r) => setTimeout(r, 5));
     assert.ok(path.failure !== undefined, "the shm end noticed its liveness cut");
     assert.equal(kept().inPlace, 0, "copied before the ring was unmapped");
-    for (let i = 0; i < total; ) {
+    for (let i = 0; i < total;) {
       const bufs = b.getReadBuffers();
       for (const r of bufs) {
         assert.ok(Buffer.from(r.bytes).equals(Buffer.from(small(i))), `message ${i}, once, in order`);

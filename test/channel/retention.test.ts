@@ -94,9 +94,15 @@ test("retention: records kept in place are the transport's bytes until materiali
     assert.equal(r.seq, seq);
     assert.equal(r.flags, seq % 3 === 0 ? 1 : 3);
     assert.equal(r.bytes.length, seq % 3 === 0 ? 16 : 10 + (seq % 6));
-    assert.ok(r.bytes.every((b) => b === (seq & 0xff)), `record ${seq} as it was`);
+    assert.ok(
+      r.bytes.every((b) => b === (seq & 0xff)),
+      `record ${seq} as it was`,
+    );
     seq++;
   }
   assert.equal(seq, 200);
-  assert.equal(kept.bytes, [...kept.from(50)].reduce((n, r) => n + r.bytes.length, 0));
+  assert.equal(
+    kept.bytes,
+    [...kept.from(50)].reduce((n, r) => n + r.bytes.length, 0),
+  );
 });
