@@ -9,6 +9,9 @@
 //   daemon of its own): requests/s and latency p50/p99 for 1 and 10 connections. `fable run` is
 //   measured both ways transparent connections go: native unix sockets (the default) and, as
 //   "emulated", fable-io/net sockets over the daemon's other choice (FABLE_TRANSPARENT_NATIVE=0).
+//   Also the CPU each side spent per request (autocannon's process.cpuUsage over its run; the
+//   server's, asked before and after over TCP): on a shared machine requests/s swings with what
+//   else runs, CPU per request much less.
 // Rounds are interleaved across the paths; each figure is the median of rounds with its spread.
 // Options: --rounds N (default 5), --echo-ms, --http-ms (default 1000 each per round),
 // --ac-rounds N (default 3), --ac-s seconds per autocannon run (default 3), --autocannon-only,
@@ -125,6 +128,7 @@ async function httpRound(lib, where) {
 /** The autocannon section's third mode: transparent connections as fable-io/net sockets (FABLE_TRANSPARENT_NATIVE=0). */
 const EMULATED = "fable run, emulated";
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const spread1 = (xs) => `${Math.min(...xs).toFixed(1)}-${Math.max(...xs).toFixed(1)}`;
 const spread = (xs) => `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)}`;
 
 await printMachine();
@@ -167,6 +171,19 @@ async function netSections() {
 }
 
 // ---- autocannon against an unmodified server: TCP loopback vs `fable run` -----------------------
+
+/** The hello server's CPU time so far (µs), asked over TCP (GET /cpu, see http-hello-server.js). */
+function serverCpu(port) {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: "127.0.0.1", port, path: "/cpu", agent: false }, (res) => {
+        let body = "";
+        res.setEncoding("utf8").on("data", (d) => (body += d));
+        res.on("end", () => resolve(Number(body)));
+      })
+      .on("error", reject);
+  });
+}
 
 async function autocannonSection() {
   const acRounds = arg("--ac-rounds", 3);
@@ -230,6 +247,7 @@ async function autocannonSection() {
     for (const connections of [1, 10]) {
       for (const mode of modes) {
         const url = `http://127.0.0.1:${servers[mode].port}/`;
+        const serverCpu0 = await serverCpu(servers[mode].port);
         const child = spawn(process.execPath, argv(mode !== "tcp", acScript, [url, connections, acSeconds]), {
           env: envOf(mode),
           stdio: ["ignore", "pipe", "inherit"],
@@ -249,6 +267,7 @@ async function autocannonSection() {
         const out = await firstLine(child);
         if (out.errors > 0 || out.non2xx > 0)
           throw new Error(`bench:compat: autocannon ${mode}: ${JSON.stringify(out)}`);
+        out.serverCpuUs = (await serverCpu(servers[mode].port)) - serverCpu0;
         const key = `${mode}|${connections}`;
         results.set(key, [...(results.get(key) ?? []), out]);
       }
@@ -288,6 +307,18 @@ async function autocannonSection() {
       console.log(
         `  ${String(connections).padStart(2)} conn  ${mode} / tcp: ${(f.rps / t.rps).toFixed(2)}x requests/s, ` +
           `p99 ${f.p99} vs ${t.p99} ms`,
+      );
+    }
+  }
+  console.log("  CPU per request (µs), client (autocannon) and server: median of rounds [spread]");
+  for (const connections of [1, 10]) {
+    for (const mode of modes) {
+      const rs = results.get(`${mode}|${connections}`);
+      const client = rs.map((x) => x.cpuUs / x.total);
+      const server = rs.map((x) => x.serverCpuUs / x.total);
+      console.log(
+        `  ${String(connections).padStart(2)} conn  ${mode.padEnd(19)}  client ${median(client).toFixed(1)} ` +
+          `[${spread1(client)}]  server ${median(server).toFixed(1)} [${spread1(server)}]`,
       );
     }
   }
