@@ -37,6 +37,7 @@ import {
   CTL_ACK,
   CTL_EPOCH_END,
   CTL_RESUME,
+  CTL_ABORT,
   decodeNumbers,
   encodeNumbers,
   PATH_RECORD_BYTES,
@@ -1080,6 +1081,11 @@ export class Connection {
         this.#peerResumed(decodeNumbers(copy));
         return;
       }
+      case CTL_ABORT: {
+        // The peer destroyed it (or is gone for good): a reset now, not a resume that cannot happen.
+        this.destroy(new ResumeError(`connection ${this.id}: the peer aborted it`));
+        return;
+      }
       default:
         this.#ctl.control(copy);
     }
@@ -1228,7 +1234,17 @@ export class Connection {
   /** A fresh path after a failure: tell the peer where to resume, read it; write once the peer says where. */
   #resumeOn(end: TransportEnd): void {
     const stand = this.#wt;
-    const view = end.reserve(16);
+    let view: Uint8Array | null;
+    try {
+      view = end.reserve(16);
+    } catch {
+      // The peer closed the fresh path at once: with an ABORT before its end, it will not resume;
+      // without, the resume goes on (the connector dials again).
+      const aborted = abortedIn(end);
+      end.destroy();
+      if (aborted) this.destroy(new ResumeError(`connection ${this.id}: the peer aborted it`));
+      return;
+    }
     if (view === null || end.maxRecordBytes < this.#maxRecord) {
       end.destroy();
       this.destroy(new ResumeError(`connection ${this.id}: the resumed ${end.kind} path cannot take records`));
@@ -1338,6 +1354,8 @@ export class Connection {
   destroy(error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
+    // Destroyed, not closed: tell a reconfigurable peer, so it fails now instead of resuming in vain.
+    if (!this.#transportClosed && !this.#rt.ended && !this.#wt.ended) this.#ctl?.abortPeer();
     // (No error, with its stack, is made where no send is queued: the usual orderly end.)
     if (this.#sendQueue.length > 0) {
       this.#failSends(error ?? new ConnectionClosedError(`connection ${this.id} was destroyed`));
@@ -1371,6 +1389,20 @@ export class Connection {
     for (const r of this.#retiring) clearTimeout(r.timer);
     this.#ctl?.close();
   }
+}
+
+/** Whether the records left on `end` (a path its peer closed) include an ABORT. */
+function abortedIn(end: TransportEnd): boolean {
+  try {
+    for (let r = end.next(); r !== null; r = end.next()) {
+      const abort = (r.flags & RECORD_CONTROL) !== 0 && r.bytes.length === 1 && r.bytes[0] === CTL_ABORT;
+      end.free();
+      if (abort) return true;
+    }
+  } catch {
+    // failed rather than closed: nothing more to read
+  }
+  return false;
 }
 
 /**

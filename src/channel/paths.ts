@@ -96,6 +96,27 @@ export const CTL_OFFER = 4;
 export const CTL_DECLINE = 5;
 export const CTL_RESUME = 6;
 export const CTL_HELLO = 7;
+/**
+ * The connection was aborted (destroyed, not closed) and will not be resumed: the reader fails at
+ * once (a reset) instead of waiting for a fresh path. Sent by the connector on its way out over a
+ * dial of the listener's resume endpoint (after HELLO), and by a shared resume endpoint to a dial
+ * whose token it no longer routes (the listener's connection is gone).
+ */
+export const CTL_ABORT = 8;
+
+/** Writes the one-byte ABORT record on `end`, then closes it (flushing); best effort. */
+export function sendAbort(end: TransportEnd): void {
+  try {
+    const view = end.reserve(1);
+    if (view !== null) {
+      view[0] = CTL_ABORT;
+      end.publish(1, RECORD_CONTROL | WHOLE, 0);
+    }
+    end.close();
+  } catch {
+    end.destroy();
+  }
+}
 
 /** A control record with one epoch and one sequence number (EPOCH_END, ACK, RESUME). */
 export function encodeNumbers(type: number, epoch: number, seq: number): Uint8Array {

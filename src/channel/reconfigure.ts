@@ -50,6 +50,9 @@
  *   duplicate). Messages the connection had taken ahead of the application are read again;
  *   read buffers the application held on the dead path become unusable (their messages were
  *   delivered). No fresh path within timeoutMs: the connection fails with ResumeError.
+ * - A connection destroyed (not closed) is not resumed: the connector says ABORT over one more dial
+ *   of the resume endpoint, and a listener's shared resume endpoint answers a token it no longer
+ *   routes with ABORT; the peer then fails at once with ResumeError (a reset), not after timeoutMs.
  * - A peer that breaks these rules (bad control record, marker at the wrong seq, a resume point
  *   outside the copies) fails the connection with a typed error; it cannot make us allocate more
  *   than retainBytes for it or read outside a record.
@@ -72,6 +75,7 @@ import {
   encodeJson,
   Endpoint,
   ReconfigureError,
+  sendAbort,
   type PathAddress,
   type PathSpec,
 } from "./paths.js";
@@ -548,6 +552,20 @@ export class PathControl {
     } finally {
       state.dialing = false;
     }
+  }
+
+  /**
+   * The connection is being destroyed: a connector dials the listener's resume endpoint once more
+   * and says ABORT there, so the listener fails at once (best effort: the dial runs on its own).
+   * A listener has nothing to dial: its resume endpoint answers the connector's next dial with
+   * ABORT instead (resume-endpoint.ts), once close() released the route.
+   */
+  abortPeer(): void {
+    const at = this.#resumeAt;
+    if (this.#options.role !== "connector" || at === undefined || this.#closed) return;
+    dialEndpoint(at.address, at.token, { kind: at.address.kind === "tcp" ? "tcp" : "unix" }).then(sendAbort, () => {
+      // The listener is gone already: nobody to tell.
+    });
   }
 
   /** The connection runs on a fresh path again. */

@@ -8,8 +8,9 @@
  * The rules
  * - A token is TOKEN_BYTES random bytes; its first ROUTE_BYTES pick the connection, and the whole
  *   token is then compared in constant time, so a lookup tells a stranger nothing it can build on.
- * - A dialer has HELLO_TIMEOUT_MS to send its HELLO; strangers and silent dialers are dropped, each
- *   on its own, so none holds up the others.
+ * - A dialer has HELLO_TIMEOUT_MS to send its HELLO; silent dialers are dropped, each on its own,
+ *   so none holds up the others; a token routed nowhere (a stranger's, or a connection released
+ *   since: the listener destroyed it) gets an ABORT record, so a connector stops resuming at once.
  * - The socket (unix, in a private 0700 directory; or tcp) is opened on first use, does not keep
  *   the process alive, and is closed, directory and all, once its owner let go (close()) and every
  *   registration was released; a registration after that opens a fresh one.
@@ -22,7 +23,7 @@ import type { TransportListener } from "../transports/net-listener.js";
 import { listenTcp } from "../transports/tcp.js";
 import type { TransportEnd } from "../transports/transport.js";
 import { listenUnix } from "../transports/unix.js";
-import { HELLO_TIMEOUT_MS, type PathAddress, randomToken, readHelloToken } from "./paths.js";
+import { HELLO_TIMEOUT_MS, type PathAddress, randomToken, readHelloToken, sendAbort } from "./paths.js";
 
 /** Bytes of a token that name its registration. */
 const ROUTE_BYTES = 8;
@@ -143,8 +144,13 @@ export class SharedResumeEndpoint {
       clearTimeout(timer);
     }
     const route = token === null ? undefined : this.#routes.get(routeKey(token));
-    if (token === null || route === undefined || !timingSafeEqual(token, route.token)) {
+    if (token === null) {
       end.destroy();
+      return;
+    }
+    if (route === undefined || !timingSafeEqual(token, route.token)) {
+      // No connection of ours answers to it (any more): the dialer need not try again.
+      sendAbort(end);
       return;
     }
     route.onEnd(end);
