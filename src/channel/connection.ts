@@ -53,7 +53,7 @@ import {
   publishSwitch,
 } from "./reconfigure.js";
 import { Retention } from "./retention.js";
-import type { WaitStrategy } from "../ring/wait.js";
+import { READY, type WaitStrategy } from "../ring/wait.js";
 
 export interface ConnectionOptions {
   /** Most read buffers the application may hold unreleased (default 1024). */
@@ -890,10 +890,14 @@ export class Connection {
     }
     // The control watch sleeps without spinning: the application's wait spins as its hint says.
     if (this.#watching && t.waiting?.("read") === true) t.cancelWait?.("read");
-    const waited = t.readable(hint).catch((err: unknown) => {
+    const raw = t.readable(hint);
+    // A record is there now (a spin found it): nothing to race or catch, and no promise made for
+    // it (this is every message's wait of a ping-pong that spins).
+    if (raw === READY) return raw;
+    const waited = raw.catch((err: unknown) => {
       if (!this.#pathError(err)) throw err;
     });
-    // Settled already (a spin found the record): no tick can have taken it meanwhile.
+    // Settled already (rejected, or resolved elsewhere): no tick can have taken a record meanwhile.
     if (t.waiting?.("read") === false) return waited;
     // The control tick (or watch) may take the record this wait is for, or move reading to
     // another path: either wakes the caller.
