@@ -32,6 +32,7 @@ import {
   type WaitHint,
 } from "../transports/transport.js";
 import { Deque } from "../transports/common.js";
+import { RingTransportEnd } from "../transports/ring-end.js";
 import { BufferStateError, IoBuffer, NoSpaceError, type ReadBuffer, type WriteBuffer } from "./buffers.js";
 import {
   CTL_ACK,
@@ -1331,9 +1332,10 @@ export class Connection {
       while (this.#appReads === reads && !this.#closed && !this.#transportClosed) {
         const t = this.#rt;
         if (t.ended || t.failure !== undefined) return;
-        // A sleeping wait that would hold the event loop (and a thread: the futex sleeper) is not
-        // worth it for an idle end: that end keeps the tick alone.
-        if (t.unrefWaits === false) return;
+        // An idle end keeps the tick alone where its wait would not sleep (a spinning end polls
+        // from the event loop, a slice every turn: it slowed the writer it is there to serve), or
+        // would sleep on a thread that holds the event loop (the futex sleeper).
+        if (t.unrefWaits === false || (t instanceof RingTransportEnd && t.waitStrategy === "spin")) return;
         if (this.#parked.length >= MAX_PARKED || this.#held + this.#parked.length >= this.#maxHeld) return;
         try {
           await this.#waitOr(t.readable({ spin: false }), t);
