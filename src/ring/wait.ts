@@ -146,7 +146,11 @@ interface AtomicsWithWaitAsync {
 
 function noop(): void {}
 
-const RESOLVED = Promise.resolve();
+/**
+ * What wait() returns when its condition held at once and the side has not failed: a caller may
+ * compare with it to know, without a hop through the microtask queue, that nothing is pending.
+ */
+export const READY: Promise<void> = Promise.resolve();
 
 /** A pending wait, as the thread's spin loop sees it. */
 interface Pending {
@@ -304,7 +308,7 @@ export class RingWait {
     }
     if (ready) {
       // The condition may have failed the side (a corrupt peer) while it was checked.
-      return this.#error === undefined ? RESOLVED : Promise.reject(this.#failure());
+      return this.#error === undefined ? READY : Promise.reject(this.#failure());
     }
     let resolve!: () => void;
     let reject!: (e: Error) => void;

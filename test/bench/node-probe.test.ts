@@ -198,7 +198,8 @@ describe("--corrupt-at: the reader reports ESEQUENCE, never a figure", () => {
         const path = samplesPath();
         const run = await runProbe([
           ...["--mechanism", mechanism, "--mode", mode, "--size", "64", ...SHORT],
-          ...["--corrupt-at", "3", "--samples-out", path],
+          // A budget message 3 always comes within, even at a scheduler slice per message; the run stops there.
+          ...["--budget-ms", "10000", "--corrupt-at", "3", "--samples-out", path],
         ]);
         assert.equal(run.code, 3, run.stdout);
         const out = run.output as ProbeFailure;

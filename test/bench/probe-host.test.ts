@@ -135,7 +135,7 @@ describe("serving probes: the host protocol", () => {
         assert.equal(out.ok, true, JSON.stringify(out));
         assert.equal(host.alive, true, "the probe stays for the next test");
       }
-      const corrupted = await host.request(args(["--corrupt-at", "2"]), 60_000);
+      const corrupted = await host.request(args(["--budget-ms", "10000", "--corrupt-at", "2"]), 60_000);
       assert.equal(corrupted.ok, false);
       assert.equal(corrupted.ok ? undefined : corrupted.error.code, "ESEQUENCE");
       assert.equal(host.alive, false, "a probe whose test failed is not asked again");

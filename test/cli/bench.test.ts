@@ -119,8 +119,9 @@ describe("fable bench: command line errors", () => {
         "0-1",
         "--corrupt-at",
         "3",
+        // Long enough for message 3 to come even at a scheduler slice per message; each test stops there.
         "--budget-ms",
-        "30",
+        "5000",
         "--out",
         out,
       ],

@@ -152,7 +152,10 @@ describe("fable-engine", { skip: missing }, () => {
   describe("--corrupt-at 5 is caught as ESEQUENCE", () => {
     for (const { mechanism, mode } of RUNS) {
       test(`${mechanism} ${mode}`, () => {
-        const { status, output } = probe(testArgs(mechanism, mode, 64, ["--corrupt-at", "5"]));
+        // A budget that message 5 always comes within: spinning on a busy machine can take a scheduler
+        // slice per message (CI once got 2 in 60 ms). A run that catches it stops there, at once.
+        const extra = ["--budget-ms", "10000", "--corrupt-at", "5"];
+        const { status, output } = probe(testArgs(mechanism, mode, 64, extra));
         const out = failure(output);
         assert.equal(status, 3);
         assert.equal(out.error.code, "ESEQUENCE", out.error.message);
