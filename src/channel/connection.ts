@@ -203,6 +203,14 @@ export class Connection {
   #receivedMessages = 0;
   #receivedBytes = 0;
 
+  /**
+   * A ring end's records are kept in place (see retention.ts); copied when the ring goes, unless
+   * the connection goes with it (nothing will be re-sent then).
+   */
+  readonly #materialize = (): void => {
+    if (!this.#closed && !this.#transportClosed) this.#kept?.materialize();
+  };
+
   #closing: Promise<void> | undefined;
   #closed = false;
   /** The transport was closed by us: it frees nothing more (held buffers die with it). */
@@ -218,6 +226,7 @@ export class Connection {
     if (reconfigure !== undefined) {
       this.#maxRecord = Math.min(transport.maxRecordBytes, PATH_RECORD_BYTES);
       this.#kept = new Retention(reconfigure.retainBytes ?? 64 * 1024 * 1024);
+      transport.beforeRelease?.(this.#materialize);
       this.#ctl = new PathControl(this.#host(), reconfigure);
       this.#tick = setInterval(() => this.#onTick(), reconfigure.tickMs ?? 5);
       this.#tick.unref();
@@ -352,7 +361,7 @@ export class Connection {
       kept:
         this.#kept === undefined
           ? undefined
-          : { base: this.#kept.base, bytes: this.#kept.bytes, full: this.#kept.full },
+          : { base: this.#kept.base, bytes: this.#kept.bytes, full: this.#kept.full, inPlace: this.#kept.inPlace },
       control: this.#ctl?.debugState,
     };
   }
@@ -452,7 +461,12 @@ export class Connection {
     this.#check();
     const bytes = buffer.retire("committed");
     buffer.mark = n;
-    if (this.#kept !== undefined) this.#kept.fill(buffer.seq, bytes, 0, n, WHOLE);
+    const kept = this.#kept;
+    if (kept !== undefined) {
+      // The buffer is memory of #wt (no switch passes an outstanding reservation).
+      if (this.#wt.keepsPublished === true) kept.refer(buffer.seq, bytes, n, WHOLE);
+      else kept.fill(buffer.seq, bytes, 0, n, WHOLE);
+    }
     const reserved = this.#reserved;
     for (let first = reserved.at(0); first !== undefined && first.mark >= 0; first = reserved.at(0)) {
       reserved.shift();
@@ -630,9 +644,13 @@ export class Connection {
         }
         const flags = (out.offset === 0 ? RECORD_FIRST : 0) | (out.offset + n === total ? RECORD_LAST : 0);
         const seq = this.#nextSeq++;
-        if (this.#kept !== undefined) {
-          this.#kept.reserve(seq);
-          this.#kept.fill(seq, out.bytes, out.offset, n, flags);
+        const kept = this.#kept;
+        if (kept !== undefined) {
+          kept.reserve(seq);
+          // Fragments are copied: a reader frees them as it reassembles, before the message is its
+          // application's, so a resume can ask for them again after the ring reused their space.
+          if (flags === WHOLE && t.keepsPublished === true) kept.refer(seq, view, n, flags);
+          else kept.fill(seq, out.bytes, out.offset, n, flags);
         }
         t.publish(n, flags, seq >>> 0);
         out.offset += n;
@@ -1033,6 +1051,7 @@ export class Connection {
       this.#pathFailed(new TransportError("EPROTOCOL", `new ${to} path takes records of ${end.maxRecordBytes} bytes`));
       return;
     }
+    end.beforeRelease?.(this.#materialize);
     this.#nextRead = { end, epoch };
     // A marker that arrived before this path did left the reader waiting on a stand-in.
     if (this.#rt instanceof PendingEnd) this.#installRead();
@@ -1272,6 +1291,7 @@ export class Connection {
       this.destroy(new ResumeError(`connection ${this.id}: the resumed ${end.kind} path cannot take records`));
       return;
     }
+    end.beforeRelease?.(this.#materialize);
     this.#resumed = this.#epoch + 1;
     const point = this.#resumePoint();
     view.set(encodeNumbers(CTL_RESUME, this.#resumed, point));

@@ -39,7 +39,8 @@
  *    connector abandons its own (its reconfigure() rejects) and answers the listener's.
  *
  * Acknowledgements and failures
- * - A writer keeps a copy of every record it published until the peer acknowledges it. Readers
+ * - A writer keeps every record it published until the peer acknowledges it: a copy, or over a
+ *   ring (shm) the record itself where it lies until the ring goes (retention.ts). Readers
  *   acknowledge off the hot path: a timer (tickMs) sends ACK {next seq} when it moved. A writer
  *   with more than retainBytes unacknowledged waits (back-pressure).
  * - Any path failing abruptly (reset, peer ring corrupt, region unmapped) drops every path of the

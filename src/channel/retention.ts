@@ -13,6 +13,15 @@
  * until acknowledged, the garbage collector took a quarter of a message's time in a profile; a
  * whole 1 MiB slab and 1,024 entries for every connection made a listener of short connections
  * spend its time zeroing memory and collecting it.)
+ *
+ * Over a ring (shm, sab) nothing is copied at first: a published record stays in the writer's own
+ * mapping of the ring until the peer frees it, and the peer frees a whole-message record only once
+ * its application released it, which is behind any point it could ask to resume from. (Not so a
+ * fragment: it is freed as it is reassembled, and the resume point counts a message from its
+ * first fragment; fragments are copied.) So refer() keeps the view,
+ * and materialize() copies what is still kept into slabs just before the ring goes (its end calls
+ * it on close, destroy or failure, before unmapping). A peer that frees early only gets back, on a
+ * resume, bytes of its own ring: never memory outside it.
  */
 
 export interface KeptRecord {
@@ -24,6 +33,9 @@ export interface KeptRecord {
 const SLAB_BYTES = 1024 * 1024;
 const FIRST_SLAB_BYTES = 4096;
 const FIRST_ENTRIES = 64;
+
+/** Stands for "in the view of #view, not copied" in #slabOf. */
+const IN_PLACE: Slab = { bytes: new Uint8Array(0), live: 0, used: 0, lent: true };
 
 /** A slab of copies, with how many kept records it holds. */
 interface Slab {
@@ -49,6 +61,10 @@ export class Retention {
   #offset = new Int32Array(FIRST_ENTRIES);
   #length = new Int32Array(FIRST_ENTRIES);
   #flags = new Int32Array(FIRST_ENTRIES);
+  /** The transport's view of a record kept IN_PLACE (refer()). */
+  #view: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(FIRST_ENTRIES).fill(undefined);
+  /** Entries kept IN_PLACE: materialize() has work only when this is above 0. */
+  #inPlace = 0;
   #current: Slab | undefined;
   /** Bytes of the next slab made. */
   #slabBytes = FIRST_SLAB_BYTES;
@@ -57,6 +73,11 @@ export class Retention {
 
   constructor(limitBytes: number) {
     this.#limit = limitBytes;
+  }
+
+  /** Records kept as the transport's views (refer()), not copied. */
+  get inPlace(): number {
+    return this.#inPlace;
   }
 
   /** More than the limit is kept: the writer waits for acknowledgements. */
@@ -84,7 +105,11 @@ export class Retention {
   #grow(): void {
     const size = this.#slabOf.length * 2;
     const slabOf = new Array<Slab | undefined>(size).fill(undefined);
-    for (let i = 0; i < this.#count; i++) slabOf[i] = this.#slabOf[this.#at(i)];
+    const views = new Array<Uint8Array | undefined>(size).fill(undefined);
+    for (let i = 0; i < this.#count; i++) {
+      slabOf[i] = this.#slabOf[this.#at(i)];
+      views[i] = this.#view[this.#at(i)];
+    }
     const move = (old: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> => {
       const next = new Int32Array(size);
       for (let i = 0; i < this.#count; i++) next[i] = old[this.#at(i)] as number;
@@ -94,6 +119,7 @@ export class Retention {
     this.#length = move(this.#length);
     this.#flags = move(this.#flags);
     this.#slabOf = slabOf;
+    this.#view = views;
     this.#head = 0;
   }
 
@@ -104,6 +130,43 @@ export class Retention {
   fill(seq: number, source: Uint8Array, start: number, n: number, flags: number): void {
     const i = seq - this.base;
     if (i < 0 || i >= this.#count) return; // acknowledged already (cannot be: it was unpublished)
+    const at = this.#at(i);
+    this.#copyIn(at, source, start, n);
+    this.#length[at] = n;
+    this.#flags[at] = flags;
+    this.bytes += n;
+  }
+
+  /**
+   * Keeps record `seq` as `view` itself, its first `n` bytes (transport memory that stays put until
+   * materialize(): see the module comment).
+   */
+  refer(seq: number, view: Uint8Array, n: number, flags: number): void {
+    const i = seq - this.base;
+    if (i < 0 || i >= this.#count) return;
+    const at = this.#at(i);
+    this.#slabOf[at] = IN_PLACE;
+    this.#view[at] = view;
+    this.#length[at] = n;
+    this.#flags[at] = flags;
+    this.#inPlace++;
+    this.bytes += n;
+  }
+
+  /** Copies every record kept in place into slabs: the memory they view is about to go. */
+  materialize(): void {
+    for (let i = 0; i < this.#count && this.#inPlace > 0; i++) {
+      const at = this.#at(i);
+      if (this.#slabOf[at] !== IN_PLACE) continue;
+      const view = this.#view[at] as Uint8Array;
+      this.#view[at] = undefined;
+      this.#inPlace--;
+      this.#copyIn(at, view, 0, this.#length[at] as number);
+    }
+  }
+
+  /** Copies `n` bytes of `source` from `start` into a slab, as entry `at`'s. */
+  #copyIn(at: number, source: Uint8Array, start: number, n: number): void {
     let slab: Slab;
     let offset = 0;
     if (n > SLAB_BYTES / 4) {
@@ -126,12 +189,8 @@ export class Retention {
       slab = current;
     }
     slab.live++;
-    const at = this.#at(i);
     this.#slabOf[at] = slab;
     this.#offset[at] = offset;
-    this.#length[at] = n;
-    this.#flags[at] = flags;
-    this.bytes += n;
   }
 
   /** A fresh slab for records of at most SLAB_BYTES / 4: the next size, then the one after is twice it. */
@@ -146,6 +205,11 @@ export class Retention {
     const slab = this.#slabOf[at] as Slab;
     this.#slabOf[at] = undefined;
     this.bytes -= this.#length[at] as number;
+    if (slab === IN_PLACE) {
+      this.#view[at] = undefined;
+      this.#inPlace--;
+      return;
+    }
     // An emptied standard slab (not the one being filled) is kept for reuse if none is.
     if (--slab.live === 0 && slab !== this.#current && slab.bytes.length === SLAB_BYTES && slab.lent === undefined) {
       this.#spare ??= slab;
@@ -185,13 +249,15 @@ export class Retention {
       const at = this.#at(i);
       const slab = this.#slabOf[at];
       if (slab === undefined) return;
-      slab.lent = true;
-      const offset = this.#offset[at] as number;
-      yield {
-        seq: this.base + i,
-        bytes: slab.bytes.subarray(offset, offset + (this.#length[at] as number)),
-        flags: this.#flags[at] as number,
-      };
+      const length = this.#length[at] as number;
+      let bytes: Uint8Array;
+      if (slab === IN_PLACE) bytes = (this.#view[at] as Uint8Array).subarray(0, length);
+      else {
+        slab.lent = true;
+        const offset = this.#offset[at] as number;
+        bytes = slab.bytes.subarray(offset, offset + length);
+      }
+      yield { seq: this.base + i, bytes, flags: this.#flags[at] as number };
     }
   }
 }

@@ -62,6 +62,7 @@ export abstract class RingTransportEnd implements TransportEnd {
   #wanted = 0;
   #failure: TransportError | undefined;
   #done = false;
+  #beforeRelease: (() => void) | undefined;
 
   protected constructor(inbound: RingMemory, outbound: RingMemory, options: RingEndOptions) {
     this.trust = options.trust;
@@ -179,6 +180,16 @@ export abstract class RingTransportEnd implements TransportEnd {
     return this.#failure;
   }
 
+  /** See TransportEnd.beforeRelease: a published record stays in the ring until the peer frees it. */
+  beforeRelease(hook: () => void): void {
+    if (this.#done) throw new TransportError("ECLOSED", `${this.label}: beforeRelease() after close() or destroy()`);
+    this.#beforeRelease = hook;
+  }
+
+  get keepsPublished(): boolean {
+    return this.#beforeRelease !== undefined;
+  }
+
   close(): void {
     if (this.#done) return;
     this.#finish(false, () => new TransportError("ECLOSED", `${this.label}: closed while waiting`));
@@ -284,7 +295,13 @@ export abstract class RingTransportEnd implements TransportEnd {
     this.#reader.close(abort);
     this.#readWait.fail(reason);
     this.#writeWait.fail(reason);
-    this.release(abort);
+    const hook = this.#beforeRelease;
+    this.#beforeRelease = undefined;
+    try {
+      hook?.();
+    } finally {
+      this.release(abort);
+    }
   }
 
   /** Ring errors become transport errors; a protocol violation fails the end. */

@@ -122,6 +122,15 @@ export interface TransportEnd {
   setRef?(ref: boolean): void;
   /** Optional: true when, after setRef(false), a pending wait does not hold the event loop either. */
   readonly unrefWaits?: boolean;
+  /**
+   * Optional (ring ends: shm, sab): `hook` runs once, just before this end lets go of its memory
+   * (close, destroy or failure). Until then a record it published stays in the view reserve() gave,
+   * unchanged, until the peer frees it, which a peer does only once it has read it: a caller may
+   * keep that view instead of a copy, and copy it in `hook`. One hook per end (the last one given).
+   */
+  beforeRelease?(hook: () => void): void;
+  /** Optional: true once beforeRelease() has a hook to run. */
+  readonly keepsPublished?: boolean;
 
   /** The peer closed and every record before its close has been returned by next(). */
   readonly ended: boolean;

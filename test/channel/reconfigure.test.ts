@@ -128,6 +128,48 @@ describe("reconfiguration", () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it("over shm, whole messages are kept in the ring, not copied, and re-sent from copies made as the path dies", async () => {
+    // No acknowledgement comes while the test looks: a synchronous loop lets no tick run.
+    const [a, b] = await pair({ tickMs: 200 });
+    await a.reconfigure({ kind: "shm", wait: "block" });
+    const kept = (): { bytes: number; inPlace: number } => a.debugState.kept as { bytes: number; inPlace: number };
+    const total = 50;
+    const small = (i: number): Uint8Array => Uint8Array.from({ length: 64 + i }, (_, k) => (i * 31 + k) & 0xff);
+    const before = kept().bytes;
+    for (let i = 0; i < total; i++) {
+      const [w] = a.getWriteBuffers(small(i).length);
+      assert.ok(w !== undefined, `room for message ${i}`);
+      w.bytes.set(small(i));
+      a.commit(w);
+    }
+    assert.equal(kept().inPlace, total, "every message kept as a view of the ring");
+    assert.equal(kept().bytes, before + total * 64 + (total * (total - 1)) / 2);
+    // The path dies before the reader took anything: its ring is copied from just before it goes.
+    const path = a.transport;
+    kill(path);
+    for (let i = 0; i < 2000 && path.failure === undefined; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(path.failure !== undefined, "the shm end noticed its liveness cut");
+    assert.equal(kept().inPlace, 0, "copied before the ring was unmapped");
+    for (let i = 0; i < total;) {
+      const bufs = b.getReadBuffers();
+      for (const r of bufs) {
+        assert.ok(Buffer.from(r.bytes).equals(Buffer.from(small(i))), `message ${i}, once, in order`);
+        b.release(r);
+        i++;
+      }
+      if (bufs.length === 0) await b.readable();
+    }
+    // A socket path keeps copies from the start.
+    await a.reconfigure({ kind: "unix" });
+    const [w] = a.getWriteBuffers(8);
+    assert.ok(w !== undefined);
+    a.commit(w);
+    assert.equal(kept().inPlace, 0);
+    // (Not close(): b's side of that switch waits for a's marker, read only by b's unref'd tick.)
+    a.destroy();
+    b.destroy();
+  });
+
   it("a switch asked for while a killed path resumes is not lost: it completes instead of waiting its timeout", async () => {
     // timeoutMs 60 s: an offer the peer drops (sent with an epoch the resume used up) would hang
     // the switch that long; a live one takes well under a second even on a loaded machine.

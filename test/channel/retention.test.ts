@@ -69,3 +69,40 @@ test("retention: over its limit it is full until acknowledgements bring it under
   await room;
   assert.equal(kept.full, false);
 });
+
+test("retention: records kept in place are the transport's bytes until materialize() copies them", () => {
+  const kept = new Retention(1 << 30);
+  const ring = new Uint8Array(4096);
+  const views: Uint8Array[] = [];
+  for (let seq = 0; seq < 200; seq++) {
+    kept.reserve(seq);
+    const view = ring.subarray((seq * 16) % 4096, ((seq * 16) % 4096) + 16);
+    view.fill(seq & 0xff);
+    views.push(view);
+    // Every third record is copied (a fragment, or a socket path's), the rest kept in place.
+    if (seq % 3 === 0) kept.fill(seq, view, 0, 16, 1);
+    else kept.refer(seq, view, 10 + (seq % 6), 3);
+  }
+  assert.equal(kept.inPlace, 200 - 67);
+  kept.ack(50);
+  assert.equal(kept.inPlace, 200 - 67 - 33, "acknowledged records in place are dropped");
+  kept.materialize();
+  assert.equal(kept.inPlace, 0);
+  ring.fill(0xee); // the ring goes: the copies must not change
+  let seq = 50;
+  for (const r of kept.from(50)) {
+    assert.equal(r.seq, seq);
+    assert.equal(r.flags, seq % 3 === 0 ? 1 : 3);
+    assert.equal(r.bytes.length, seq % 3 === 0 ? 16 : 10 + (seq % 6));
+    assert.ok(
+      r.bytes.every((b) => b === (seq & 0xff)),
+      `record ${seq} as it was`,
+    );
+    seq++;
+  }
+  assert.equal(seq, 200);
+  assert.equal(
+    kept.bytes,
+    [...kept.from(50)].reduce((n, r) => n + r.bytes.length, 0),
+  );
+});
