@@ -2,7 +2,8 @@
 // The fable daemon under load: 10,000 registered names, then connect + first message + close by
 // name, paced at up to --rate per second for --seconds, each beside a raw `net` unix-socket connect
 // + first message + close to an echo server (interleaved, one of each per step). Prints the setup
-// time's p50/p99 for both, the rate reached, errors, and the daemon's RSS at start, middle and end.
+// time's p50/p99 for both, the rate reached, errors, and the daemon's RSS at start, middle and end,
+// with a verdict on whether its memory stayed flat (computed from per-second samples, see FLAT_BOUND).
 // A private daemon in temporary directories (never the user's). `npm run bench:daemon`; options:
 //   --seconds N   how long to connect (default 60)
 //   --rate N      connect+close by name per second, at most (default 1000)
@@ -192,9 +193,17 @@ try {
   const cpuStart = { self: process.cpuUsage(), listener: cpuOf(listener.pid), daemon: cpuOf(daemon.pid) };
   let rssMiddle = rssStart;
   // The RSS every second of the timed window: a collected heap swings by tens of MiB, so three
-  // readings cannot tell a plateau from a leak; the range of each third of the window can.
+  // readings cannot tell a plateau from a leak; the range of each third of the window can. With
+  // it, the daemon's JS heap in use (its status): its lows are what is left after a collection.
   const rssSamples = [];
-  const sampler = setInterval(() => rssSamples.push(rss()), 1000);
+  const heapSamples = [];
+  const sampler = setInterval(() => {
+    rssSamples.push(rss());
+    client.request({ type: "status" }).then(
+      (s) => s.memory !== undefined && heapSamples.push(s.memory.heapUsed),
+      () => undefined,
+    );
+  }, 1000);
   const start = Date.now();
   const end = start + seconds * 1000;
   let tickets = 0;
@@ -281,13 +290,34 @@ try {
     `CPU per connect by name (user+sys): connector ${perConnect(cpu.self)} (this process, lane 0's comparisons included), listener ${perConnect(cpu.listener)}, daemon ${perConnect(cpu.daemon)}`,
   );
   console.log(`daemon RSS: start ${mib(rssStart)}, middle ${mib(rssMiddle)}, end ${mib(rssEnd)}`);
-  if (rssSamples.length >= 3) {
-    const third = Math.floor(rssSamples.length / 3);
-    const parts = [rssSamples.slice(0, third), rssSamples.slice(third, 2 * third), rssSamples.slice(2 * third)];
+  // Flat: from the middle third of the run to the last, the RSS's peak grows by less than
+  // FLAT_BOUND. The first third is warm-up (V8 grows its young generation to its working size
+  // there). The heap's lows are shown beside it: a leak raises them third by third, where a
+  // saw-tooth between collections does not (they are lows only if a collection came in the third).
+  const FLAT_BOUND = 0.1;
+  const thirds = (xs) => {
+    const n = Math.floor(xs.length / 3);
+    return [xs.slice(0, n), xs.slice(n, 2 * n), xs.slice(2 * n)];
+  };
+  if (rssSamples.length >= 6 && heapSamples.length >= 6) {
     const range = (xs) => `${mib(Math.min(...xs))}-${mib(Math.max(...xs))}`;
+    const rssParts = thirds(rssSamples);
+    const heapParts = thirds(heapSamples);
     console.log(
-      `daemon RSS each second, min-max by third of the run: ${parts.map(range).join(", ")} (${rssSamples.length} samples)`,
+      `daemon RSS each second, min-max by third of the run: ${rssParts.map(range).join(", ")} (${rssSamples.length} samples)`,
     );
+    console.log(
+      `daemon JS heap in use each second, min-max by third: ${heapParts.map(range).join(", ")} (${heapSamples.length} samples)`,
+    );
+    const growth = (before, after) => after / before - 1;
+    const rssGrowth = growth(Math.max(...rssParts[1]), Math.max(...rssParts[2]));
+    const heapGrowth = growth(Math.min(...heapParts[1]), Math.min(...heapParts[2]));
+    const pc = (x) => `${x >= 0 ? "+" : ""}${(100 * x).toFixed(1)} %`;
+    console.log(
+      `daemon memory ${rssGrowth < FLAT_BOUND ? "FLAT" : "NOT FLAT"}: RSS peak, middle third -> last third, ${pc(rssGrowth)} (flat: under ${pc(FLAT_BOUND)}); JS heap low ${pc(heapGrowth)}`,
+    );
+  } else {
+    console.log(`daemon memory: too few samples for a verdict (${rssSamples.length} s; run longer)`);
   }
   holder.close();
   await client.request({ type: "stop" });

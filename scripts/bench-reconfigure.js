@@ -7,6 +7,8 @@
 // 20 ms before. Run it with `npm run bench:reconfigure`; options:
 //   --switches N   measured switches per pair (default 200; each needs a switch back too)
 //   --pairs LIST   comma-separated pairs, e.g. shm-unix,spin-block (default: all six)
+//   --gap-ms N     wait N ms after each switch (default 0: back to back, so the next switch's
+//                  setup, e.g. a tls listener's context, may fall into this one's pause)
 // The machine is shared and noisy: quote the machine line and the conditions with the figures.
 /* global URL, performance, setImmediate, setTimeout */
 import { fork } from "node:child_process";
@@ -38,12 +40,18 @@ else await main();
 
 async function main() {
   const { values } = parseArgs({
-    options: { switches: { type: "string", default: "200" }, pairs: { type: "string", default: PAIRS.join(",") } },
+    options: {
+      switches: { type: "string", default: "200" },
+      pairs: { type: "string", default: PAIRS.join(",") },
+      "gap-ms": { type: "string", default: "0" },
+    },
   });
   const switches = Number(values.switches);
+  const gapMs = Number(values["gap-ms"]);
+  const gap = () => (gapMs > 0 ? new Promise((resolve) => setTimeout(resolve, gapMs)) : undefined);
   const pairs = values.pairs.split(",");
-  if (!(switches >= 1) || pairs.some((p) => !PAIRS.includes(p))) {
-    throw new Error(`usage: bench-reconfigure.js [--switches N] [--pairs ${PAIRS.join(",")}]`);
+  if (!(switches >= 1) || !(gapMs >= 0) || pairs.some((p) => !PAIRS.includes(p))) {
+    throw new Error(`usage: bench-reconfigure.js [--switches N] [--gap-ms N] [--pairs ${PAIRS.join(",")}]`);
   }
   await printMachine();
   const dir = mkdtempSync(join(tmpdir(), "fable-bench-reconf-"));
@@ -70,8 +78,10 @@ async function main() {
       const [from, to] = pair.split("-");
       for (let i = 0; i < switches; i++) {
         if (conn.transport.kind !== PATHS[from].kind || i === 0) await conn.reconfigure(PATHS[from]);
+        await gap();
         const event = await conn.reconfigure(PATHS[to]);
         measured.set(event.epoch, pair);
+        await gap();
         await conn.reconfigure(PATHS[from]);
       }
     }
@@ -82,7 +92,9 @@ async function main() {
       peer.once("message", resolve);
       peer.send({ cmd: "report" });
     });
-    console.log(`\npause in delivery at a switch (reader side, ${SIZE} B messages streaming), ms; dip = read in`);
+    console.log(
+      `\npause in delivery at a switch (reader side, ${SIZE} B messages streaming, ${gapMs} ms between switches), ms; dip = read in`,
+    );
     console.log(`the ${WINDOW_MS} ms after / the ${WINDOW_MS} ms before the switch (median)`);
     console.log(
       `${"switch".padEnd(12)} ${"n".padStart(5)} ${"p50".padStart(8)} ${"p99".padStart(8)} ${"max".padStart(8)} ${"dip".padStart(6)}`,

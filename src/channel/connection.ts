@@ -31,7 +31,8 @@ import {
   type TransportEnd,
   type WaitHint,
 } from "../transports/transport.js";
-import { Deque, Waiters } from "../transports/common.js";
+import { Deque } from "../transports/common.js";
+import { RingTransportEnd } from "../transports/ring-end.js";
 import { BufferStateError, IoBuffer, NoSpaceError, type ReadBuffer, type WriteBuffer } from "./buffers.js";
 import {
   CTL_ACK,
@@ -181,7 +182,20 @@ export class Connection {
   #resumed = 0;
   #ackedSeq = 0;
   #tick: NodeJS.Timeout | undefined;
-  readonly #readWaiters = new Waiters();
+  /**
+   * Readers waiting in readable(), woken when the read path changes or messages are parked (by the
+   * tick or the watch). Each leaves the set when its wait settles either way: a Waiters list (or a
+   * promise raced by every wait) kept one entry per readable() call until the next switch.
+   */
+  readonly #readers = new Set<() => void>();
+  /** Calls of the application's reading (getReadBuffers, readable, isReadable): "is it reading?" */
+  #appReads = 0;
+  /** #appReads at the previous tick. */
+  #appReadsAtTick = -1;
+  /** The control watch is running (see #watch). */
+  #watching = false;
+  /** Ends no longer used, closed at the next turn of the event loop (see #maybeClose). */
+  readonly #toClose = new Set<TransportEnd>();
   #events: EventEmitter | undefined;
 
   // Counters for stats: plain increments where a message is published or delivered.
@@ -218,6 +232,8 @@ export class Connection {
       this.#tick = setInterval(() => this.#onTick(), reconfigure.tickMs ?? 5);
       this.#tick.unref();
       if (reconfigure.role === "connector") void this.#awaitSetup(this.#ctl);
+      // Until the application reads, the peer's control records (an offer) are read as they come.
+      void this.#watch();
     }
   }
 
@@ -334,6 +350,8 @@ export class Connection {
       reserved: this.#reserved.length,
       writeBlocked: this.#writeBlocked,
       parked: this.#parked.length,
+      readers: this.#readers.size,
+      watching: this.#watching,
       held: this.#held,
       slots: this.#slots.length,
       retiring: this.#retiring.map((r) => `${end(r.end)} epoch ${r.epoch} upTo ${r.upTo}`),
@@ -682,6 +700,7 @@ export class Connection {
 
   /** Whole messages available now, in order (possibly none). */
   getReadBuffers(): ReadBuffer[] {
+    this.#appReads++;
     const failure = this.#rt.failure;
     if (failure !== undefined) this.#pathFailed(failure);
     if (this.#closed) throw new ConnectionClosedError(`connection ${this.id} is closed`);
@@ -729,6 +748,7 @@ export class Connection {
    * transport; that message is kept, and getReadBuffers() hands it out first.
    */
   isReadable(): boolean {
+    this.#appReads++;
     if (this.#parked.length > 0) return true;
     const t = this.#rt;
     if (this.#closed || this.#transportClosed || t.ended) return true;
@@ -884,11 +904,14 @@ export class Connection {
       if (this.#parked.length > 0) return Promise.resolve();
       return t.readable(hint);
     }
+    this.#appReads++;
     if (this.#parked.length > 0 || this.#closed) return Promise.resolve();
     if (t.failure !== undefined) {
       this.#pathFailed(t.failure);
       return Promise.resolve();
     }
+    // The control watch sleeps without spinning: the application's wait spins as its hint says.
+    if (this.#watching && t.waiting?.("read") === true) t.cancelWait?.("read");
     const raw = t.readable(hint);
     // A record is there now (a spin found it): nothing to race or catch, and no promise made for
     // it (this is every message's wait of a ping-pong that spins).
@@ -898,11 +921,33 @@ export class Connection {
     });
     // Settled already (rejected, or resolved elsewhere): no tick can have taken a record meanwhile.
     if (t.waiting?.("read") === false) return waited;
-    // The control tick may take the record this wait is for: either wakes the caller.
-    const parked = this.#readWaiters.wait();
-    return Promise.race([waited, parked]).finally(() => {
-      t.cancelWait?.("read");
+    // The control tick (or watch) may take the record this wait is for, or move reading to
+    // another path: either wakes the caller.
+    return this.#waitOr(waited, t);
+  }
+
+  /** Settles with `waited`, or when #wakeReaders() runs first; then stops t's wait. */
+  #waitOr(waited: Promise<void>, t: TransportEnd): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const readers = this.#readers;
+      const woken = (): void => {
+        if (!readers.delete(woken)) return;
+        t.cancelWait?.("read");
+        resolve();
+      };
+      readers.add(woken);
+      waited.then(woken, (err: unknown) => {
+        if (!readers.delete(woken)) return;
+        t.cancelWait?.("read");
+        reject(err as Error);
+      });
     });
+  }
+
+  /** Wakes every reader waiting in readable(): the read path changed, or messages were parked. */
+  #wakeReaders(): void {
+    if (this.#readers.size === 0) return;
+    for (const woken of [...this.#readers]) woken();
   }
 
   /** True once the peer closed and every message has been read. */
@@ -1030,7 +1075,7 @@ export class Connection {
     this.#rt = next.end;
     this.#readEpoch = next.epoch;
     if (pending instanceof PendingEnd) pending.settle();
-    this.#readWaiters.resolveAll();
+    this.#wakeReaders();
     this.#switchStep("read");
   }
 
@@ -1148,10 +1193,22 @@ export class Connection {
   #maybeClose(end: TransportEnd): void {
     if (end === this.#wt || end === this.#rt || end instanceof PendingEnd) return;
     if (this.#retiring.some((r) => r.end === end)) return;
-    try {
-      end.close();
-    } catch {
-      // it failed already: nothing to flush
+    // At the next turn of the event loop, not now: closing an end takes 0.1-0.5 ms (an shm end
+    // unmaps its region), and this runs just as the new path starts (the reader has just read the
+    // peer's marker, the writer has just written its own): the first messages go first.
+    if (this.#toClose.size === 0) setImmediate(() => this.#closeRetired());
+    this.#toClose.add(end);
+  }
+
+  #closeRetired(): void {
+    const ends = [...this.#toClose];
+    this.#toClose.clear();
+    for (const end of ends) {
+      try {
+        end.close();
+      } catch {
+        // it failed already: nothing to flush
+      }
     }
   }
 
@@ -1258,7 +1315,7 @@ export class Connection {
     this.#ackedSeq = point;
     this.#rt = end;
     this.#readEpoch = this.#resumed;
-    this.#readWaiters.resolveAll();
+    this.#wakeReaders();
     // The writer stays on the stand-in until the peer's RESUME says what it has.
     if (stand instanceof PendingEnd) this.#park(MAX_PARKED);
   }
@@ -1306,6 +1363,52 @@ export class Connection {
     this.#pump();
   }
 
+  /**
+   * The control watch: while the application does not read, waits on the read path (sleeping, not
+   * spinning) and takes what arrives as the tick does (#park), so that control records are acted
+   * on at once instead of at the next tick: a writer that never reads otherwise learnt of the
+   * peer's epoch-end marker, and so finished a switch, up to tickMs late, and of a peer's offer up
+   * to tickMs late. Stops as soon as the application reads (its own reads see control records;
+   * readable() takes the wait over so that it spins as asked), when MAX_PARKED messages wait for
+   * it, or when the path ends or fails (the tick handles failures); the tick starts it again when
+   * the application has not read for a whole tick.
+   */
+  async #watch(): Promise<void> {
+    if (this.#watching) return;
+    this.#watching = true;
+    const reads = this.#appReads;
+    let idle = 0;
+    try {
+      while (this.#appReads === reads && !this.#closed && !this.#transportClosed) {
+        const t = this.#rt;
+        if (t.ended || t.failure !== undefined) return;
+        // An idle end keeps the tick alone where its wait would not sleep (a spinning end polls
+        // from the event loop, a slice every turn: it slowed the writer it is there to serve), or
+        // would sleep on a thread that holds the event loop (the futex sleeper).
+        if (t.unrefWaits === false || (t instanceof RingTransportEnd && t.waitStrategy === "spin")) return;
+        if (this.#parked.length >= MAX_PARKED || this.#held + this.#parked.length >= this.#maxHeld) return;
+        try {
+          await this.#waitOr(t.readable({ spin: false }), t);
+        } catch {
+          return; // the path failed: the tick resumes
+        }
+        if (this.#appReads !== reads || this.#closed || this.#transportClosed) return;
+        // Woken by a path change: the old path's wait is no one's any more.
+        if (t !== this.#rt && t.waiting?.("read") === true) t.cancelWait?.("read");
+        const records = this.#records;
+        const before = this.#parked.length;
+        if (!this.#park(MAX_PARKED)) return;
+        if (this.#parked.length > before) this.#wakeReaders();
+        // A wake-up that found nothing (cancelled, or a path change) is fine once; twice in a row
+        // on the same path would be a wait that never sleeps: leave it to the tick.
+        idle = this.#records === records && t === this.#rt ? idle + 1 : 0;
+        if (idle >= 2) return;
+      }
+    } finally {
+      this.#watching = false;
+    }
+  }
+
   /** Every few ms on a reconfigurable connection: notice failures, read control records, acknowledge. */
   #onTick(): void {
     if (this.#closed || this.#transportClosed) return;
@@ -1316,7 +1419,11 @@ export class Connection {
     }
     const before = this.#parked.length;
     this.#park(MAX_PARKED);
-    if (this.#parked.length > before) this.#readWaiters.resolveAll();
+    if (this.#parked.length > before) this.#wakeReaders();
+    // An application that has not read since the last tick may never read (a writer): the peer's
+    // control records (its epoch-end marker, an offer, acknowledgements) are then read as they come.
+    if (this.#appReads === this.#appReadsAtTick) void this.#watch();
+    this.#appReadsAtTick = this.#appReads;
     if (this.#resuming) return;
     if (this.#rt.ended && this.#switching === undefined && this.#nextRead === undefined) {
       // The peer closed in order: no switch or resume can follow, so the timer and the resume
@@ -1373,7 +1480,7 @@ export class Connection {
     });
     this.#stopReconfiguring();
     for (const end of this.#ends()) end.destroy(error);
-    this.#readWaiters.resolveAll();
+    this.#wakeReaders();
   }
 
   /** Every end this connection has open. */
@@ -1381,6 +1488,7 @@ export class Connection {
     const ends = new Set<TransportEnd>([this.#wt, this.#rt]);
     if (this.#nextRead !== undefined) ends.add(this.#nextRead.end);
     for (const r of this.#retiring) ends.add(r.end);
+    for (const end of this.#toClose) ends.add(end);
     return ends;
   }
 

@@ -113,6 +113,11 @@ export function registerDaemon(program: Command, setExit: (code: number) => void
             `selection: ${s.selector}`,
             `names: ${s.names}   flows: ${s.flows}   clients: ${s.clients}`,
             `metrics:   ${s.metrics ?? "off (fable daemon run --metrics 127.0.0.1:9464)"}`,
+            ...(s.memory !== undefined
+              ? [
+                  `memory:    RSS ${mib(s.memory.rss)}, JS heap ${mib(s.memory.heapUsed)} used of ${mib(s.memory.heapTotal)}`,
+                ]
+              : []),
           ].join("\n") + "\n",
         );
       }),
@@ -172,4 +177,8 @@ export function parseHostPort(text: string): { host: string; port: number } {
   if (m === null || port > 65535)
     throw new UsageError(`--metrics takes host:port, such as 127.0.0.1:9464, not ${JSON.stringify(text)}`);
   return { host: m[1] ?? m[2] ?? "", port };
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
 }

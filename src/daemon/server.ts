@@ -30,6 +30,7 @@ import { controlSocket, type DaemonPaths, ensurePrivateDir, lockAddress, myUid, 
 import { internalServer } from "../transports/common.js";
 import {
   checkRequest,
+  type DaemonStatus,
   encodeFrame,
   FrameDecoder,
   MAX_REQUEST_BYTES,
@@ -110,6 +111,7 @@ export class Daemon {
         socket: this.socketPath,
         clients: this.#clients.size,
         metrics: this.#metrics?.url ?? null,
+        memory: memory(),
       }),
     });
     this.#server = internalServer(net.createServer((socket) => this.#accept(socket)));
@@ -209,12 +211,16 @@ export class Daemon {
         socket.removeAllListeners("data");
         return;
       }
+      // The replies to one read's requests leave in one write: a client that sends a batch (flow
+      // reports) is woken once, not once per reply.
+      socket.cork();
       for (const m of messages) {
         const checked = checkRequest(m);
         if (!checked.ok)
           reply({ id: requestId(m), ok: false, error: { code: "EBADREQUEST", message: checked.reason } });
         else reply(this.service.handle(caller, checked.request));
       }
+      socket.uncork();
     });
     socket.on("error", () => undefined);
     socket.on("close", () => {
@@ -223,6 +229,11 @@ export class Daemon {
       this.service.endSession(caller.session);
     });
   }
+}
+
+function memory(): NonNullable<DaemonStatus["memory"]> {
+  const { rss, heapUsed, heapTotal } = process.memoryUsage();
+  return { rss, heapUsed, heapTotal };
 }
 
 /** Whether `pid` is a live process (a zombie counts as dead: it will never answer again). */

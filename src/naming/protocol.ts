@@ -250,6 +250,11 @@ export interface DaemonStatus {
   readonly flows: number;
   readonly clients: number;
   readonly metrics: string | null;
+  /**
+   * The daemon process's memory now, in bytes (process.memoryUsage()): `heapUsed` includes
+   * garbage not yet collected, so its lows over a while are what the daemon holds.
+   */
+  readonly memory?: { readonly rss: number; readonly heapUsed: number; readonly heapTotal: number };
 }
 
 export interface ResolveReply {

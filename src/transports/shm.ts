@@ -174,12 +174,31 @@ function checkWait(wait: WaitStrategy | undefined): WaitStrategy {
   return wait;
 }
 
-/** Listens at a unix socket path; each accepted connection gets its own region. */
+/** A connection's region and wake sockets, made before its connector arrives (ShmListener.accept). */
+interface PreparedRegion {
+  readonly fd: number;
+  readonly region: ArrayBuffer;
+  readonly toConnector: RingMemory;
+  readonly toListener: RingMemory;
+  readonly listenerWake: number;
+  readonly connectorWake: number;
+}
+
+/**
+ * Listens at a unix socket path; each accepted connection gets its own region. Once it has
+ * accepted a connection, the listener makes the next one's region (memfd, map, rings, wake
+ * sockets) right away, off the connector's path: an arriving connector then waits only for the
+ * hello to be sent. The spare region is fresh (no process but this one has seen it) and goes to
+ * exactly one connector; close() frees it.
+ */
 export class ShmListener {
   readonly path: string;
   readonly #rendezvous: RendezvousListener;
   readonly #options: ShmOptions;
   readonly #capacity: number;
+  #spare: PreparedRegion | undefined;
+  #preparing: NodeJS.Immediate | undefined;
+  #closed = false;
 
   private constructor(path: string, rendezvous: RendezvousListener, options: ShmOptions, capacity: number) {
     this.path = path;
@@ -206,39 +225,77 @@ export class ShmListener {
     return new ShmListener(path, rendezvous, options, capacity);
   }
 
-  /** The next connection: creates its region and hands it to the connecting process. */
+  /** The next connection: hands it a region of its own (made ahead, see the class comment). */
   async accept(): Promise<ShmEnd> {
-    const native = loadNative();
     for (;;) {
       const connection = await this.#rendezvous.accept();
-      const ring = ringBytes(this.#capacity);
-      const regionBytes = 2 * ring;
-      const fd = native.shmCreate("fable-shm", regionBytes);
-      // The wake sockets: one pair, an end each (each rings the other through its own).
-      const [listenerWake, connectorWake] = native.wakePair();
-      let region: ArrayBuffer | undefined;
+      const p = this.#spare ?? this.#prepare();
+      this.#spare = undefined;
       let handedOver = false;
       try {
-        region = native.shmMap(fd, regionBytes);
-        const epoch = (this.#options.epoch ?? 0) >>> 0;
-        // A new memfd reads as zeros: only the control blocks are written.
-        const toConnector = initRing(region, 0, this.#capacity, epoch, true);
-        const toListener = initRing(region, ring, this.#capacity, epoch, true);
-        const hello = new Uint32Array([HELLO_MAGIC, HELLO_VERSION, this.#capacity, epoch, 0, ring, regionBytes]);
-        connection.send(new Uint8Array(hello.buffer), [fd, connectorWake]);
+        const hello = new Uint32Array([
+          HELLO_MAGIC,
+          HELLO_VERSION,
+          this.#capacity,
+          (this.#options.epoch ?? 0) >>> 0,
+          0,
+          p.toListener.byteOffset,
+          p.region.byteLength,
+        ]);
+        connection.send(new Uint8Array(hello.buffer), [p.fd, p.connectorWake]);
         handedOver = true;
-        return new ShmEnd(region, toListener, toConnector, connection, this.#options, "listener", listenerWake);
+        return new ShmEnd(p.region, p.toListener, p.toConnector, connection, this.#options, "listener", p.listenerWake);
       } catch (err) {
         // The connector went away during the rendezvous: wait for the next one.
-        if (region !== undefined) native.shmUnmap(region);
+        loadNative().shmUnmap(p.region);
         connection.destroy();
-        if (!handedOver) closeSync(listenerWake);
+        if (!handedOver) closeSync(p.listenerWake);
         if (!(err instanceof TransportError && err.code === "EPEER")) throw err;
       } finally {
-        closeSync(fd);
-        closeSync(connectorWake);
+        // Ours to close either way: the connector has its own copies now (or never will).
+        closeSync(p.fd);
+        closeSync(p.connectorWake);
+        this.#prepareSoon();
       }
     }
+  }
+
+  /** A fresh region with both rings initialised, and the connection's pair of wake sockets. */
+  #prepare(): PreparedRegion {
+    const native = loadNative();
+    const ring = ringBytes(this.#capacity);
+    const regionBytes = 2 * ring;
+    const fd = native.shmCreate("fable-shm", regionBytes);
+    let region: ArrayBuffer | undefined;
+    try {
+      region = native.shmMap(fd, regionBytes);
+      const epoch = (this.#options.epoch ?? 0) >>> 0;
+      // A new memfd reads as zeros: only the control blocks are written.
+      const toConnector = initRing(region, 0, this.#capacity, epoch, true);
+      const toListener = initRing(region, ring, this.#capacity, epoch, true);
+      // The wake sockets: one pair, an end each (each rings the other through its own).
+      const [listenerWake, connectorWake] = native.wakePair();
+      return { fd, region, toConnector, toListener, listenerWake, connectorWake };
+    } catch (err) {
+      if (region !== undefined) native.shmUnmap(region);
+      closeSync(fd);
+      throw err;
+    }
+  }
+
+  /** Makes the next connection's region once this turn of the event loop is done. */
+  #prepareSoon(): void {
+    if (this.#closed || this.#spare !== undefined || this.#preparing !== undefined) return;
+    this.#preparing = setImmediate(() => {
+      this.#preparing = undefined;
+      if (this.#closed || this.#spare !== undefined) return;
+      try {
+        this.#spare = this.#prepare();
+      } catch {
+        // Out of memory or descriptors now: the next accept() tries again (and reports it).
+      }
+    });
+    this.#preparing.unref();
   }
 
   /** Whether the listening socket keeps the event loop alive (default yes). */
@@ -248,6 +305,15 @@ export class ShmListener {
 
   /** Stops listening and removes the socket file; accepted ends stay open. */
   close(): Promise<void> {
+    this.#closed = true;
+    if (this.#preparing !== undefined) clearImmediate(this.#preparing);
+    this.#preparing = undefined;
+    const spare = this.#spare;
+    this.#spare = undefined;
+    if (spare !== undefined) {
+      loadNative().shmUnmap(spare.region);
+      for (const fd of [spare.fd, spare.listenerWake, spare.connectorWake]) closeSync(fd);
+    }
     return this.#rendezvous.close();
   }
 }

@@ -294,6 +294,83 @@ describe("reconfiguration", () => {
     }
   });
 
+  it("a switch completes without the control tick, whichever end asks, while one end never reads", async () => {
+    // tickMs ~11 days: nothing here may wait for the tick. The writer never reads, so the reader's
+    // epoch-end marker (and, the other way round, the reader's offer) reach it only through its
+    // control watch; before it, the writer's switch waited for a tick and the reader's was never
+    // answered.
+    const [a, b] = await pair({ tickMs: 1e9 });
+    const seen = { next: 0 };
+    const epochs = new Set<number>();
+    // The writer goes on until the switches are done, then sends 20 more: `total` is set first.
+    let total: number | undefined;
+    let stopped = false;
+    const reading = (async () => {
+      while ((total === undefined || seen.next < total) && !stopped) {
+        const bufs = b.getReadBuffers();
+        for (const buf of bufs) {
+          check(buf.bytes, seen.next++);
+          epochs.add(buf.epoch);
+          b.release(buf);
+        }
+        if (bufs.length === 0) await b.readable();
+      }
+    })();
+    let i = 0;
+    const writing = (async () => {
+      for (; (total === undefined || i < total) && !stopped; i++) {
+        await a.send(message(i));
+        if (i % 16 === 15) await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    })();
+    let guard: NodeJS.Timeout | undefined;
+    const stuck = new Promise<never>((_, reject) => {
+      guard = setTimeout(() => reject(new Error(`stuck after message ${i} sent, ${seen.next} read`)), 20_000);
+    });
+    try {
+      // (An idle end on the futex sleeper keeps to the tick: no waiter thread per idle end.)
+      const futex = process.env.FABLE_SHM_SLEEPER === "futex";
+      const specs: [Connection, PathSpec][] = [
+        [a, futex ? { kind: "unix" } : { kind: "shm", wait: "adaptive" }],
+        [b, futex ? { kind: "tcp" } : { kind: "unix" }],
+        [a, futex ? { kind: "unix" } : { kind: "tcp" }],
+        [b, futex ? { kind: "tcp" } : { kind: "shm", wait: "block" }],
+      ];
+      for (const [asker, spec] of specs) {
+        const event = await Promise.race([asker.reconfigure(spec), stuck]);
+        assert.equal(event.to, spec.kind);
+      }
+      total = i + 20;
+      await Promise.race([Promise.all([writing, reading]), stuck]);
+      assert.equal(seen.next, total);
+      assert.equal(a.epoch, specs.length);
+      assert.ok(epochs.has(specs.length), `epochs read: ${[...epochs].join(", ")}`);
+    } finally {
+      stopped = true;
+      clearTimeout(guard);
+      a.destroy();
+      b.destroy();
+    }
+  });
+
+  it("readable() leaves no waiter behind once its wait settles", async () => {
+    // Each wait used to leave an entry (racing the tick's wake-up) until the next switch: a
+    // connection that never switched kept one per readable() call.
+    const [a, b] = await pair();
+    try {
+      await a.reconfigure({ kind: "unix" }); // a socket: every wait below is a real one
+      const ping = new Uint8Array(8);
+      for (let i = 0; i < 200; i++) {
+        await a.send(ping);
+        for (const buf of await nextBuffers(b)) b.release(buf);
+      }
+      assert.equal(b.debugState.readers, 0);
+    } finally {
+      a.destroy();
+      b.destroy();
+    }
+  });
+
   it("refuses bad requests with typed errors", async () => {
     const [a, b] = await pair();
     await assert.rejects(a.reconfigure({ kind: "carrier-pigeon" } as never), { code: "ERECONFIGURE" });

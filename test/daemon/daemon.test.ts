@@ -7,7 +7,9 @@ import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import { after, test } from "node:test";
+import type { Connection } from "../../src/channel/connection.js";
 import { processAlive } from "../../src/daemon/server.js";
+import { connect } from "../../src/naming/api.js";
 import { DaemonClient } from "../../src/naming/daemon-client.js";
 import { controlSocket, logFile } from "../../src/naming/paths.js";
 import { encodeFrame, FrameDecoder, PROTOCOL_VERSION } from "../../src/naming/protocol.js";
@@ -274,6 +276,37 @@ test("daemon: status, stop, unit and the CLI's views, against a real daemon", as
   const none = await runFable(["daemon", "status"], iso.env);
   assert.equal(none.code, 1);
   assert.match(none.stdout, /no fable daemon runs/);
+});
+
+test("daemon: the flows of 300 connects and closes by name are all freed, and its status shows its memory", async () => {
+  const iso = isolatedPaths("churn");
+  const d = await startDaemon(iso);
+  cleanups.push(iso.cleanup, () => d.stop());
+  const holder = namingChild({ mode: "listen", uri: "xio://churn/target" }, iso.env);
+  cleanups.push(() => holder.kill());
+  await holder.next("ready");
+  const client = new DaemonClient({ paths: iso.paths, autostart: false });
+  cleanups.push(() => client.close());
+  const flows = async (): Promise<number> => (await client.request({ type: "status" })).flows;
+  const roundTrip = async (conn: Connection): Promise<void> => {
+    await conn.send(new Uint8Array([7]));
+    const back = await conn[Symbol.asyncIterator]().next();
+    assert.equal(back.done, false);
+  };
+  // One flow held open: the daemon lists it (so the count below can tell freed from never kept).
+  const kept = await connect("xio://churn/target", { client });
+  await roundTrip(kept);
+  await eventually("the open flow to be listed", async () => ((await flows()) === 1 ? true : undefined));
+  for (let i = 0; i < 300; i++) {
+    const conn = await connect("xio://churn/target", { client });
+    await roundTrip(conn);
+    await conn.close();
+  }
+  await eventually("the daemon to hold only the open flow", async () => ((await flows()) === 1 ? true : undefined));
+  await kept.close();
+  await eventually("the daemon to hold no flow", async () => ((await flows()) === 0 ? true : undefined));
+  const { memory } = await client.request({ type: "status" });
+  assert.ok(memory !== undefined && memory.heapUsed > 0 && memory.rss >= memory.heapUsed, JSON.stringify(memory));
 });
 
 test("daemon: `fable daemon start` three times at once leaves one detached daemon; `fable flows` redraws on a terminal", async () => {

@@ -105,11 +105,11 @@ test("shm: sleeping ends wake through their wake sockets: no thread per sleeper,
   const threads = (): number => readdirSync("/proc/self/task").length;
   const fds = (): number => readdirSync("/proc/self/fd").length;
   const path = socketPath();
+  const beforeFds = fds();
   const listener = await ShmListener.listen(path, { wait: "block" });
   const ends: ShmEnd[] = [];
   try {
     const beforeThreads = threads();
-    const beforeFds = fds();
     const pairs: [ShmEnd, ShmEnd][] = [];
     for (let i = 0; i < 8; i++) {
       const pair = await Promise.all([listener.accept(), connectShm(path, { wait: "block" })]);
@@ -143,13 +143,47 @@ test("shm: sleeping ends wake through their wake sockets: no thread per sleeper,
     // No waiter thread was started (libuv's own pool may start lazily: allow one).
     assert.ok(threads() <= beforeThreads + 1, `${threads() - beforeThreads} threads more with 16 sleeping ends`);
     for (const e of ends.splice(0)) e.close();
-    // Each end held its socket, its region's liveness socket, its wake socket and its peer's.
+    // Each end held its socket, its region's liveness socket, its wake socket and its peer's;
+    // the listener, the region it made for the next connection (freed by its close).
+    await listener.close();
     for (let i = 0; i < 50 && fds() > beforeFds; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.ok(fds() <= beforeFds, `${fds() - beforeFds} fds more after closing 8 connections`);
+    assert.ok(fds() <= beforeFds, `${fds() - beforeFds} fds more after closing 8 connections and the listener`);
   } finally {
     for (const e of ends) e.destroy();
     await listener.close();
   }
+});
+
+test("shm: the region made ahead for the next connection is a fresh one each time, and close frees it", async () => {
+  const fds = (): number => readdirSync("/proc/self/fd").length;
+  const before = fds();
+  for (const closeAt of ["at once", "after a turn"] as const) {
+    const path = socketPath();
+    const listener = await ShmListener.listen(path, { wait: "block" });
+    const ends: ShmEnd[] = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        const [a, b] = await Promise.all([listener.accept(), connectShm(path, { wait: "block" })]);
+        ends.push(a, b);
+        // Nothing of an earlier connection shows in this one's rings: its region is its own.
+        assert.equal(b.next(), null);
+        assert.equal(a.next(), null);
+        a.reserve(4)!.fill(i);
+        a.publish(4, 0, i);
+        await b.readable();
+        assert.deepEqual([...b.next()!.bytes], [i, i, i, i]);
+        b.free();
+      }
+      // Closed before the next region is made (it would be made once this turn is done), or after.
+      if (closeAt === "after a turn") await new Promise((r) => setImmediate(r));
+      await listener.close();
+    } finally {
+      for (const e of ends) e.destroy();
+      await listener.close();
+    }
+  }
+  for (let i = 0; i < 50 && fds() > before; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(fds() <= before, `${fds() - before} fds more after the listeners and their connections closed`);
 });
 
 test("shm: a sleeper kind that does not exist is a usage error naming it", async () => {
