@@ -455,6 +455,7 @@ export class NameService {
         spin: requirements.spin,
         trust: requirements.trust,
         sizes: [...requirements.sizes],
+        socket: requirements.socket === true,
       },
       offered: entry.offered,
       listenerNewFlowsPerSecond: this.#arrivals.get(entry.pid)?.perSecond(this.#now()) ?? 0,
