@@ -146,6 +146,11 @@ interface AtomicsWithWaitAsync {
 
 function noop(): void {}
 
+/** How a spin inside wait() ended. */
+const SPUN_OUT = 0;
+const SPUN_READY = 1;
+const SPUN_OTHER = 2;
+
 /**
  * What wait() returns when its condition held at once and the side has not failed: a caller may
  * compare with it to know, without a hop through the microtask queue, that nothing is pending.
@@ -178,9 +183,38 @@ interface Pending {
  * 0.3-0.6 ms instead of tens of us (`npm run bench:fanin`). Polling them all costs one load each
  * per round, sleeping ones included (they are settled without waiting for their wake-up), and a
  * slice ends as soon as any wait is settled, so its continuation runs at once.
+ *
+ * A wait whose only company is asleep still spins inside wait() (see RingWait.wait), polling the
+ * sleeping ones as it goes: a process with one busy connection and an idle one paid a trip through
+ * the event loop on every wait of the busy one (a Connection's 64 B round trip over shm went from
+ * ~2.5 us to ~7 us when a second, idle connection was open).
  */
 const pendingWaits = new Set<Pending>();
+/** Entries of pendingWaits that spin (spinUntil >= 0); the others are asleep. */
+let spinningWaits = 0;
 let spinScheduled = false;
+
+function addPending(p: Pending): void {
+  if (pendingWaits.has(p)) return;
+  pendingWaits.add(p);
+  if (p.spinUntil >= 0) spinningWaits++;
+}
+
+function removePending(p: Pending): void {
+  if (pendingWaits.delete(p) && p.spinUntil >= 0) spinningWaits--;
+}
+
+/** A pending entry's spin is over: it sleeps. */
+function markAsleep(p: Pending): void {
+  if (p.spinUntil >= 0 && pendingWaits.has(p)) spinningWaits--;
+  p.spinUntil = -1;
+}
+
+/** Whether a sleeping wait of this thread would be settled now (polled during a spin inside wait()). */
+function anotherReady(self: Pending): boolean {
+  for (const p of pendingWaits) if (p !== self && p.check(false)) return true;
+  return false;
+}
 
 function scheduleSlice(): void {
   if (spinScheduled) return;
@@ -201,8 +235,9 @@ function spinSlice(): void {
       const full = (round & 63) === 63;
       for (const p of pendingWaits) {
         if (!p.check(full)) continue;
-        pendingWaits.delete(p);
-        if (p.spinUntil >= 0 && p.spinUntil !== Infinity) p.spun(true);
+        const spun = p.spinUntil >= 0 && p.spinUntil !== Infinity;
+        removePending(p);
+        if (spun) p.spun(true);
         p.settle();
         settled = true;
       }
@@ -219,7 +254,7 @@ function spinSlice(): void {
     else if (p.spinUntil >= 0) expired.push(p);
   }
   for (const p of expired) {
-    p.spinUntil = -1;
+    markAsleep(p);
     p.spun(false);
     p.sleep();
   }
@@ -293,17 +328,23 @@ export class RingWait {
     const strategy = this.strategy;
     const condition = this.#condition;
     // (Spinning checks ready() too, after its first polls.) A wait spins here only while no other
-    // wait of this thread is pending: then they are all polled together (see spinSlice).
-    const alone = pendingWaits.size === 0;
+    // wait of this thread spins: then they are all polled together (see spinSlice). Sleeping ones
+    // are polled as it spins; when one is ready the spin goes on in the thread's loop.
+    const alone = spinningWaits === 0;
     let ready: boolean;
+    /** Adaptive, interrupted by another wait: when the rest of its budget ends. */
+    let spinUntil = -1;
     if (strategy === "block" || !spin || !alone) ready = condition.ready();
-    else if (strategy === "spin") ready = this.#spin(this.#sliceMs);
+    else if (strategy === "spin") ready = this.#spin(this.#sliceMs) === SPUN_READY;
     else {
       ready = condition.ready();
       if (!ready) {
         const start = performance.now();
-        ready = this.#spin(this.#spinBudget());
-        this.#spun(ready, ready ? performance.now() - start : 0);
+        const budget = this.#spinBudget();
+        const spun = this.#spin(budget);
+        ready = spun === SPUN_READY;
+        if (spun === SPUN_OTHER) spinUntil = start + budget;
+        else this.#spun(ready, ready ? performance.now() - start : 0);
       }
     }
     if (ready) {
@@ -321,16 +362,18 @@ export class RingWait {
     promise.catch(() => {});
     this.#pending = { promise, resolve, reject };
     const entry = this.#entry;
-    pendingWaits.add(entry);
     if (strategy === "spin") {
       entry.spinUntil = Infinity;
+      addPending(entry);
       scheduleSlice();
-    } else if (strategy === "adaptive" && spin && !alone) {
-      // Its budget is spent in the thread's loop, beside the others.
-      entry.spinUntil = performance.now() + this.#spinBudget();
+    } else if (strategy === "adaptive" && spin && (!alone || spinUntil >= 0)) {
+      // Its budget (or what is left of it) is spent in the thread's loop, beside the others.
+      entry.spinUntil = spinUntil >= 0 ? spinUntil : performance.now() + this.#spinBudget();
+      addPending(entry);
       scheduleSlice();
     } else {
       entry.spinUntil = -1;
+      addPending(entry);
       this.#sleep();
     }
     return promise;
@@ -349,7 +392,7 @@ export class RingWait {
   fail(error: Error | (() => Error)): void {
     if (this.#error !== undefined) return;
     this.#error = error;
-    pendingWaits.delete(this.#entry);
+    removePending(this.#entry);
     this.#sleeper?.close();
     this.#sleeper = undefined;
     const pending = this.#pending;
@@ -413,23 +456,30 @@ export class RingWait {
     return ++this.#spins % PROBE_EVERY === 0 ? this.#maxBudgetMs : this.#budgetMs;
   }
 
-  /** Polls for up to `ms`; true when the condition holds. */
-  #spin(ms: number): boolean {
+  /**
+   * Polls for up to `ms`: SPUN_READY when the condition holds, SPUN_OTHER when a sleeping wait of
+   * this thread became ready first (the caller goes on in the thread's loop), else SPUN_OUT.
+   */
+  #spin(ms: number): number {
     const condition = this.#condition;
+    const others = pendingWaits.size > 0;
+    const self = this.#entry;
     if (condition.poll === undefined) {
       const deadline = performance.now() + ms;
       for (;;) {
-        for (let i = 0; i < 64; i++) if (condition.ready()) return true;
-        if (performance.now() >= deadline) return false;
+        for (let i = 0; i < 64; i++) if (condition.ready()) return SPUN_READY;
+        if (others && anotherReady(self)) return SPUN_OTHER;
+        if (performance.now() >= deadline) return SPUN_OUT;
       }
     }
     // The clock costs as much as several polls: read it only once the first polls found nothing.
-    for (let i = 0; i < 64; i++) if (condition.poll()) return true;
+    for (let i = 0; i < 64; i++) if (condition.poll()) return SPUN_READY;
     const deadline = performance.now() + ms;
     for (;;) {
-      if (condition.ready()) return true;
-      for (let i = 0; i < 64; i++) if (condition.poll()) return true;
-      if (performance.now() >= deadline) return false;
+      if (condition.ready()) return SPUN_READY;
+      for (let i = 0; i < 64; i++) if (condition.poll()) return SPUN_READY;
+      if (others && anotherReady(self)) return SPUN_OTHER;
+      if (performance.now() >= deadline) return SPUN_OUT;
     }
   }
 
@@ -459,7 +509,7 @@ export class RingWait {
   };
 
   #settle(): void {
-    pendingWaits.delete(this.#entry);
+    removePending(this.#entry);
     // Settled by the thread's loop while asleep: the peer need not wake us any more. The sleeper
     // thread stays armed; its call-back (at the peer's next wake or the poll timeout) finds
     // nothing pending, or the next sleep reuses it.

@@ -28,7 +28,7 @@ import {
   W_WRITER_CLOSED,
 } from "../../src/ring/layout.js";
 import { RingReader, type RingRecord } from "../../src/ring/reader.js";
-import { RingWait } from "../../src/ring/wait.js";
+import { READY, RingWait, type WaitOptions } from "../../src/ring/wait.js";
 import { RingWriter } from "../../src/ring/writer.js";
 
 interface Pair {
@@ -523,6 +523,50 @@ describe("ring waits", () => {
     spinReady = true;
     await spinning;
     for (const w of [spinner, adaptive, block]) w.fail(new Error("done"));
+  });
+
+  it("beside sleeping waits only, adaptive still spins inside wait(), polling them; one ready ends the spin", async () => {
+    const waits: RingWait[] = [];
+    const make = (condition: { ready(): boolean }, options: WaitOptions): RingWait => {
+      const w = new RingWait(new Int32Array(new SharedArrayBuffer(1024)), 96, condition, options);
+      waits.push(w);
+      return w;
+    };
+    const blockOptions: WaitOptions = { strategy: "block", sleeper: "atomics", pollMs: 60_000 };
+    const adaptiveOptions: WaitOptions = { strategy: "adaptive", sleeper: "atomics", spinBudgetUs: 1e7 };
+    try {
+      // A wait asleep (nobody wakes it within the test: a one-minute poll).
+      let sleeperReady = false;
+      let sleeperPolls = 0;
+      const asleep = make({ ready: () => (sleeperPolls++, sleeperReady) }, blockOptions);
+      const sleeping = asleep.wait();
+      // An adaptive wait whose condition holds at its 500th poll: found inside wait(), which then
+      // returns READY (no promise to wait for); before, a sleeping wait beside it sent every wait
+      // through the event loop.
+      let polls = 0;
+      const busy = make({ ready: () => ++polls >= 500 }, adaptiveOptions);
+      assert.equal(busy.wait(), READY);
+      assert.ok(sleeperPolls > 0, "the sleeping wait was polled during the spin");
+      // Now an adaptive wait whose condition does not hold, with a 10 s budget, and a sleeping one
+      // that turns ready at its 1,000th poll: the spin ends there (counted in polls, not timed),
+      // and the loop settles them in turn.
+      let busyReady = false;
+      const busy2 = make({ ready: () => busyReady }, adaptiveOptions);
+      let flipPolls = 0;
+      const asleep2 = make({ ready: () => ++flipPolls >= 1000 }, blockOptions);
+      const sleeping2 = asleep2.wait();
+      const pending = busy2.wait();
+      assert.notEqual(pending, READY);
+      assert.ok(flipPolls <= 1001, `the spin went on past the sleeping wait's readiness (${flipPolls} polls)`);
+      await sleeping2;
+      // The first sleeping wait too is settled by the loop while busy2 still spins there.
+      sleeperReady = true;
+      await sleeping;
+      busyReady = true;
+      await pending;
+    } finally {
+      for (const w of waits) w.fail(new Error("done"));
+    }
   });
 
   it("adaptive learns: spins that end in sleep shrink the budget, a probe that succeeds restores it", async () => {
