@@ -15,8 +15,9 @@
  *   has it. Only the connector dials it; only the listener accepts on it.
  *
  * A switch (reconfigure(spec)), both directions
- * 1. The initiator opens a one-off endpoint of the new kind (private 0700 directory for shm/unix;
- *    tcp on loopback) with a fresh token, and sends OFFER {epoch, spec, address, token} on the
+ * 1. The initiator opens an endpoint of the new kind with a fresh token (shm/unix: a socket in
+ *    the connection's private 0700 directory; tcp: a listener on loopback; tls: a route at the
+ *    process's shared tls listener; path-resources.ts), and sends OFFER {epoch, spec, address, token} on the
  *    current path. Epoch = highest epoch either end has seen + 1. A switch asked for while a
  *    resume (below) is under way starts after it: the resume takes the next epoch.
  * 2. The responder dials it; the first record on the new end is HELLO {token}, checked in
@@ -60,9 +61,11 @@
 import diagnostics from "node:diagnostics_channel";
 import { FableError } from "../errors.js";
 import { TransportError, type TransportEnd } from "../transports/transport.js";
+import { PathResources } from "./path-resources.js";
 import type { SharedResumeEndpoint } from "./resume-endpoint.js";
 import type { TlsCredentials } from "../transports/tls.js";
 import type { WaitStrategy } from "../ring/wait.js";
+import type { Endpoint } from "./paths.js";
 import {
   checkAddress,
   checkSpec,
@@ -73,7 +76,6 @@ import {
   decodeJson,
   dialEndpoint,
   encodeJson,
-  Endpoint,
   ReconfigureError,
   sendAbort,
   type PathAddress,
@@ -190,6 +192,8 @@ export class PathControl {
   #failedAt = 0;
   #resuming: { deadline: NodeJS.Timeout; dialing: boolean } | undefined;
   #closed = false;
+  /** This connection's endpoint directory and tls hub places, kept across its switches. */
+  readonly #resources: PathResources;
   /** The last few agreement steps, for debugState (switches are rare: this costs nothing that matters). */
   readonly #trace: string[] = [];
 
@@ -205,6 +209,7 @@ export class PathControl {
       throw new ReconfigureError(`role must be "listener" or "connector", not ${JSON.stringify(options.role)}`);
     }
     this.#timeoutMs = options.timeoutMs ?? 5000;
+    this.#resources = new PathResources(this.#endpointOptions());
     this.drainTimeoutMs = options.drainTimeoutMs ?? 1000;
     this.drainPolicy = options.drainPolicy ?? "copy";
     this.ready = new Promise<void>((resolve, reject) => {
@@ -251,10 +256,7 @@ export class PathControl {
     }
     try {
       // Waiting for a resume must not keep the process alive: the connection's own path does that.
-      const endpoint = await Endpoint.open(
-        { kind: this.#options.resume ?? "unix" },
-        { ...this.#endpointOptions(), ref: false },
-      );
+      const endpoint = await this.#resources.openResume(this.#options.resume ?? "unix");
       if (this.#closed) {
         await endpoint.close();
         return;
@@ -306,6 +308,11 @@ export class PathControl {
     };
   }
 
+  /** @internal: the private endpoint directory, once made (tests check it is one per connection). */
+  get endpointDir(): Promise<string> | undefined {
+    return this.#resources.dir;
+  }
+
   /** @internal: see Connection.debugState. */
   get debugState(): Record<string, unknown> {
     return {
@@ -352,7 +359,7 @@ export class PathControl {
     aborted.catch(() => undefined);
     this.#offer = offer;
     this.#note(`offer ${epoch} ${spec.kind}`);
-    const opening = Endpoint.open(spec, this.#endpointOptions());
+    const opening = this.#resources.open(spec);
     let endpoint: Endpoint | undefined;
     try {
       endpoint = await Promise.race([opening, aborted]);
@@ -593,6 +600,7 @@ export class PathControl {
     }
     void this.#resumeEndpoint?.close();
     this.#resumeRelease?.();
+    void this.#resources.close();
     for (const w of this.#resumeWaiters) w();
     this.#wakeResumeDone();
   }
