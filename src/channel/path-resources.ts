@@ -213,6 +213,7 @@ export class PathResources {
     if (spec.kind === "shm") {
       const listener = await ShmListener.listen(path, {
         trust,
+        once: true,
         ...(spec.wait !== undefined ? { wait: spec.wait } : {}),
       });
       return Endpoint.listening({ kind: "shm", path }, randomToken(), listener);

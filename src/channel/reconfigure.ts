@@ -347,6 +347,10 @@ export class PathControl {
 
   async #switch(spec: PathSpec, reason: string): Promise<SwitchEvent> {
     await this.ready;
+    // A turn of the event loop first: a switch asked for as the previous one completed (its
+    // promise resolved as this end's marker went out) would otherwise build its endpoint and send
+    // its offer before the writer's first messages on the new path, all inside that one's pause.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     // A resume under way takes the next epoch: an offer made now would carry one the peer has
     // used up by the time it reads it (and drops as stale), so the switch starts after it.
     while (this.#resuming !== undefined && !this.#closed) await this.#resumeFinished();
@@ -374,7 +378,6 @@ export class PathControl {
       );
       const end = await Promise.race([endpoint.accept(this.#timeoutMs), aborted]);
       this.#note(`accepted ${epoch}`);
-      void endpoint.close();
       if (this.#offer !== offer) {
         end.destroy();
         throw new ReconfigureError(`switch to ${spec.kind} was interrupted`);
@@ -388,7 +391,9 @@ export class PathControl {
     } finally {
       if (this.#offer === offer) this.#offer = undefined;
       this.#switched = undefined;
-      if (endpoint !== undefined) void endpoint.close();
+      // Closed a turn later: this runs just as the new path starts (closing a listener, freeing a
+      // spare region), and the writer's first messages on it go first.
+      if (endpoint !== undefined) setImmediate(() => void endpoint?.close());
       else void opening.then((e) => e.close()).catch(() => undefined);
     }
   }
