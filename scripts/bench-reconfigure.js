@@ -9,6 +9,9 @@
 //   --pairs LIST   comma-separated pairs, e.g. shm-unix,spin-block (default: all six)
 //   --gap-ms N     wait N ms after each switch (default 0: back to back, so the next switch's
 //                  setup, e.g. a tls listener's context, may fall into this one's pause)
+//   --setup-cpu N  first, with nothing streaming: CPU time (user + system) each process spends per
+//                  switch of each pair, over N switches there and N back; the cost of building a
+//                  path, which a loaded machine's wall clock hides but does not change much
 // The machine is shared and noisy: quote the machine line and the conditions with the figures.
 /* global URL, performance, setImmediate, setTimeout */
 import { fork } from "node:child_process";
@@ -44,14 +47,18 @@ async function main() {
       switches: { type: "string", default: "200" },
       pairs: { type: "string", default: PAIRS.join(",") },
       "gap-ms": { type: "string", default: "0" },
+      "setup-cpu": { type: "string", default: "0" },
     },
   });
   const switches = Number(values.switches);
   const gapMs = Number(values["gap-ms"]);
   const gap = () => (gapMs > 0 ? new Promise((resolve) => setTimeout(resolve, gapMs)) : undefined);
   const pairs = values.pairs.split(",");
-  if (!(switches >= 1) || !(gapMs >= 0) || pairs.some((p) => !PAIRS.includes(p))) {
-    throw new Error(`usage: bench-reconfigure.js [--switches N] [--gap-ms N] [--pairs ${PAIRS.join(",")}]`);
+  const setupCpu = Number(values["setup-cpu"]);
+  if (!(switches >= 1) || !(gapMs >= 0) || !(setupCpu >= 0) || pairs.some((p) => !PAIRS.includes(p))) {
+    throw new Error(
+      `usage: bench-reconfigure.js [--switches N] [--gap-ms N] [--setup-cpu N] [--pairs ${PAIRS.join(",")}]`,
+    );
   }
   await printMachine();
   const dir = mkdtempSync(join(tmpdir(), "fable-bench-reconf-"));
@@ -65,6 +72,7 @@ async function main() {
   try {
     const conn = await openReconfigurable(await listener.accept(), { role: "listener", dir, tls });
     await listener.close();
+    if (setupCpu > 0) await measureSetup(conn, peer, pairs, setupCpu);
     let stop = false;
     const writing = (async () => {
       const payload = new Uint8Array(SIZE);
@@ -120,6 +128,35 @@ async function main() {
   }
 }
 
+/** CPU per switch of each pair with nothing streaming, this process and the peer's. */
+async function measureSetup(conn, peer, pairs, n) {
+  const peerCpu = () =>
+    new Promise((resolve) => {
+      peer.once("message", resolve);
+      peer.send({ cmd: "cpu" });
+    });
+  const ms = (a, b) => (b.user - a.user + b.system - a.system) / 1000;
+  console.log(`\nCPU per switch with nothing streaming (${n} each way), ms: initiator (this process), peer`);
+  console.log(`${"switch".padEnd(12)} ${"init".padStart(8)} ${"peer".padStart(8)}`);
+  for (const pair of pairs) {
+    const [from, to] = pair.split("-");
+    await conn.reconfigure(PATHS[from]);
+    for (let i = 0; i < 5; i++) {
+      await conn.reconfigure(PATHS[to]);
+      await conn.reconfigure(PATHS[from]);
+    }
+    const [mine, theirs] = [process.cpuUsage(), await peerCpu()];
+    for (let i = 0; i < n; i++) {
+      await conn.reconfigure(PATHS[to]);
+      await conn.reconfigure(PATHS[from]);
+    }
+    const [mine2, theirs2] = [process.cpuUsage(), await peerCpu()];
+    console.log(
+      `${pair.replace("-", "<>").padEnd(12)} ${(ms(mine, mine2) / (2 * n)).toFixed(3).padStart(8)} ${(ms(theirs, theirs2) / (2 * n)).toFixed(3).padStart(8)}`,
+    );
+  }
+}
+
 function quantile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 }
@@ -143,6 +180,7 @@ async function child(path, dir, ca) {
   };
   process.on("message", (m) => {
     if (m.cmd === "report") process.send(rows);
+    if (m.cmd === "cpu") process.send(process.cpuUsage());
   });
   for (;;) {
     const buffers = conn.getReadBuffers();

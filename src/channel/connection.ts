@@ -66,6 +66,13 @@ export interface ConnectionOptions {
   readonly reconfigure?: ReconfigureOptions;
 }
 
+/**
+ * How long an end retired by a switch stays open before it is closed: past the switch's pause
+ * (the reader's wait for the new path's first data, under 1 ms at p50 on the 2-vCPU guest) and
+ * before a switch asked for right after this one reaches its own (listen, offer, dial, accept).
+ */
+const RETIRED_CLOSE_MS = 2;
+
 /** The connection was closed or destroyed, or its transport failed. */
 export class ConnectionClosedError extends FableError {
   constructor(message: string, options?: ErrorOptions) {
@@ -1193,10 +1200,12 @@ export class Connection {
   #maybeClose(end: TransportEnd): void {
     if (end === this.#wt || end === this.#rt || end instanceof PendingEnd) return;
     if (this.#retiring.some((r) => r.end === end)) return;
-    // At the next turn of the event loop, not now: closing an end takes 0.1-0.5 ms (an shm end
-    // unmaps its region), and this runs just as the new path starts (the reader has just read the
-    // peer's marker, the writer has just written its own): the first messages go first.
-    if (this.#toClose.size === 0) setImmediate(() => this.#closeRetired());
+    // Not now nor at the next turn: closing an end takes 0.1-0.5 ms (an shm end unmaps its
+    // region), and this runs just as the new path starts (the reader has just read the peer's
+    // marker, the writer has just written its own). At the next turn it still ran inside the
+    // pause, before the new path's first data (read in the loop's next poll); a --cpu-prof of
+    // bench:reconfigure sampled in the pauses shows it there, and not with the timer.
+    if (this.#toClose.size === 0) setTimeout(() => this.#closeRetired(), RETIRED_CLOSE_MS);
     this.#toClose.add(end);
   }
 

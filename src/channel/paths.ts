@@ -5,9 +5,11 @@
  * An endpoint is a listener of one transport kind that only accepts a peer proving it knows a
  * random token: the dialer's first record on the new end is a HELLO control record carrying the
  * token; the acceptor checks it (constant time) and frees it before anyone else sees the end, so
- * a stranger that dials the endpoint is dropped and the wait goes on. Socket and shm endpoints
- * live in a private (0700) directory made for them and removed on close; tcp listens on loopback
- * (or a given host) at a port the kernel picks.
+ * a stranger that dials the endpoint is dropped and the wait goes on. A one-off socket or shm
+ * endpoint (Endpoint.open) lives in a private (0700) directory made for it and removed on close;
+ * tcp listens on loopback (or a given host) at a port the kernel picks. A connection's switches
+ * open theirs through path-resources.ts instead (one directory per connection, a shared tls
+ * listener).
  *
  * A PendingEnd stands in for an end that is being built: it has no room and no records, and its
  * readable()/writable() resolve when the real end is installed, so the connection's hot path needs
@@ -24,7 +26,6 @@ import { ShmListener, connectShm } from "../transports/shm.js";
 import { connectTcp, listenTcp } from "../transports/tcp.js";
 import { connectUnix, listenUnix } from "../transports/unix.js";
 import { connectTls, listenTls, type TlsCredentials } from "../transports/tls.js";
-import type { TransportListener } from "../transports/net-listener.js";
 import {
   RECORD_CONTROL,
   RECORD_FIRST,
@@ -222,6 +223,8 @@ export class Endpoint {
   readonly token: Uint8Array;
   readonly #accept: () => Promise<TransportEnd>;
   readonly #close: () => Promise<void>;
+  /** Ends from #accept have proved the token already (a hub read their HELLO). */
+  readonly #proven: boolean;
   #closed = false;
 
   private constructor(
@@ -229,13 +232,36 @@ export class Endpoint {
     token: Uint8Array,
     accept: () => Promise<TransportEnd>,
     close: () => Promise<void>,
+    proven: boolean,
   ) {
     this.address = address;
     this.token = token;
     this.#accept = accept;
     this.#close = close;
+    this.#proven = proven;
   }
 
+  /** An endpoint over a listener of its own: accept() reads each dialer's HELLO. */
+  static listening(
+    address: PathAddress,
+    token: Uint8Array,
+    listener: { accept(): Promise<TransportEnd>; close(): Promise<void> },
+    close: () => Promise<void> = () => listener.close(),
+  ): Endpoint {
+    return new Endpoint(address, token, () => listener.accept(), close, false);
+  }
+
+  /** An endpoint at a shared listener that routes it only ends whose HELLO carried `token`. */
+  static routed(
+    address: PathAddress,
+    token: Uint8Array,
+    accept: () => Promise<TransportEnd>,
+    close: () => Promise<void>,
+  ): Endpoint {
+    return new Endpoint(address, token, accept, close, true);
+  }
+
+  /** A one-off endpoint with a listener (and for shm/unix a private directory) of its own. */
   static async open(spec: PathSpec, options: EndpointOptions = {}): Promise<Endpoint> {
     const token = randomToken();
     const trust = options.trust ?? "trusted";
@@ -246,11 +272,10 @@ export class Endpoint {
           ? await listenTcp(at, { trust })
           : await listenTls(at, { trust, credentials: await credentials(options) });
       if (options.ref === false) listener.setRef(false);
-      return new Endpoint(
+      return Endpoint.listening(
         { kind: spec.kind, host: listener.address.host, port: listener.address.port },
         token,
-        () => listener.accept(),
-        () => listener.close(),
+        listener,
       );
     }
     // mkdtemp makes the directory 0700: only this uid can reach the socket inside. Made and
@@ -260,32 +285,15 @@ export class Endpoint {
     const path = join(dir, `${spec.kind}.sock`);
     const remove = (): Promise<void> => rm(dir, { recursive: true, force: true }).catch(() => undefined);
     try {
-      if (spec.kind === "shm") {
-        const listener = await ShmListener.listen(path, {
-          trust,
-          ...(spec.wait !== undefined ? { wait: spec.wait } : {}),
-        });
-        return new Endpoint(
-          { kind: "shm", path },
-          token,
-          () => listener.accept(),
-          async () => {
-            await listener.close();
-            await remove();
-          },
-        );
-      }
-      const listener: TransportListener<unknown> = await listenUnix(path, { trust });
-      if (options.ref === false) listener.setRef(false);
-      return new Endpoint(
-        { kind: "unix", path },
-        token,
-        () => listener.accept(),
-        async () => {
-          await listener.close();
-          await remove();
-        },
-      );
+      const listener =
+        spec.kind === "shm"
+          ? await ShmListener.listen(path, { trust, ...(spec.wait !== undefined ? { wait: spec.wait } : {}) })
+          : await listenUnix(path, { trust });
+      if (options.ref === false && !(listener instanceof ShmListener)) listener.setRef(false);
+      return Endpoint.listening({ kind: spec.kind, path }, token, listener, async () => {
+        await listener.close();
+        await remove();
+      });
     } catch (err) {
       await remove();
       throw err;
@@ -305,6 +313,7 @@ export class Endpoint {
     try {
       for (;;) {
         const end = await Promise.race([this.#accept(), timeout]);
+        if (this.#proven) return end;
         try {
           // A dialer that never proves itself is dropped, so it cannot hold the endpoint up.
           let helloTimer: NodeJS.Timeout | undefined;

@@ -15,8 +15,9 @@
  *   has it. Only the connector dials it; only the listener accepts on it.
  *
  * A switch (reconfigure(spec)), both directions
- * 1. The initiator opens a one-off endpoint of the new kind (private 0700 directory for shm/unix;
- *    tcp on loopback) with a fresh token, and sends OFFER {epoch, spec, address, token} on the
+ * 1. The initiator opens an endpoint of the new kind with a fresh token (shm/unix: a socket in
+ *    the connection's private 0700 directory; tcp: a listener on loopback; tls: a route at the
+ *    process's shared tls listener; path-resources.ts), and sends OFFER {epoch, spec, address, token} on the
  *    current path. Epoch = highest epoch either end has seen + 1. A switch asked for while a
  *    resume (below) is under way starts after it: the resume takes the next epoch.
  * 2. The responder dials it; the first record on the new end is HELLO {token}, checked in
@@ -60,9 +61,11 @@
 import diagnostics from "node:diagnostics_channel";
 import { FableError } from "../errors.js";
 import { TransportError, type TransportEnd } from "../transports/transport.js";
+import { PathResources } from "./path-resources.js";
 import type { SharedResumeEndpoint } from "./resume-endpoint.js";
 import type { TlsCredentials } from "../transports/tls.js";
 import type { WaitStrategy } from "../ring/wait.js";
+import type { Endpoint } from "./paths.js";
 import {
   checkAddress,
   checkSpec,
@@ -73,7 +76,6 @@ import {
   decodeJson,
   dialEndpoint,
   encodeJson,
-  Endpoint,
   ReconfigureError,
   sendAbort,
   type PathAddress,
@@ -190,6 +192,8 @@ export class PathControl {
   #failedAt = 0;
   #resuming: { deadline: NodeJS.Timeout; dialing: boolean } | undefined;
   #closed = false;
+  /** This connection's endpoint directory and tls hub places, kept across its switches. */
+  readonly #resources: PathResources;
   /** The last few agreement steps, for debugState (switches are rare: this costs nothing that matters). */
   readonly #trace: string[] = [];
 
@@ -205,6 +209,7 @@ export class PathControl {
       throw new ReconfigureError(`role must be "listener" or "connector", not ${JSON.stringify(options.role)}`);
     }
     this.#timeoutMs = options.timeoutMs ?? 5000;
+    this.#resources = new PathResources(this.#endpointOptions());
     this.drainTimeoutMs = options.drainTimeoutMs ?? 1000;
     this.drainPolicy = options.drainPolicy ?? "copy";
     this.ready = new Promise<void>((resolve, reject) => {
@@ -251,10 +256,7 @@ export class PathControl {
     }
     try {
       // Waiting for a resume must not keep the process alive: the connection's own path does that.
-      const endpoint = await Endpoint.open(
-        { kind: this.#options.resume ?? "unix" },
-        { ...this.#endpointOptions(), ref: false },
-      );
+      const endpoint = await this.#resources.openResume(this.#options.resume ?? "unix");
       if (this.#closed) {
         await endpoint.close();
         return;
@@ -306,6 +308,11 @@ export class PathControl {
     };
   }
 
+  /** @internal: the private endpoint directory, once made (tests check it is one per connection). */
+  get endpointDir(): Promise<string> | undefined {
+    return this.#resources.dir;
+  }
+
   /** @internal: see Connection.debugState. */
   get debugState(): Record<string, unknown> {
     return {
@@ -340,6 +347,10 @@ export class PathControl {
 
   async #switch(spec: PathSpec, reason: string): Promise<SwitchEvent> {
     await this.ready;
+    // A turn of the event loop first: a switch asked for as the previous one completed (its
+    // promise resolved as this end's marker went out) would otherwise build its endpoint and send
+    // its offer before the writer's first messages on the new path, all inside that one's pause.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     // A resume under way takes the next epoch: an offer made now would carry one the peer has
     // used up by the time it reads it (and drops as stale), so the switch starts after it.
     while (this.#resuming !== undefined && !this.#closed) await this.#resumeFinished();
@@ -352,7 +363,7 @@ export class PathControl {
     aborted.catch(() => undefined);
     this.#offer = offer;
     this.#note(`offer ${epoch} ${spec.kind}`);
-    const opening = Endpoint.open(spec, this.#endpointOptions());
+    const opening = this.#resources.open(spec);
     let endpoint: Endpoint | undefined;
     try {
       endpoint = await Promise.race([opening, aborted]);
@@ -367,7 +378,6 @@ export class PathControl {
       );
       const end = await Promise.race([endpoint.accept(this.#timeoutMs), aborted]);
       this.#note(`accepted ${epoch}`);
-      void endpoint.close();
       if (this.#offer !== offer) {
         end.destroy();
         throw new ReconfigureError(`switch to ${spec.kind} was interrupted`);
@@ -381,7 +391,9 @@ export class PathControl {
     } finally {
       if (this.#offer === offer) this.#offer = undefined;
       this.#switched = undefined;
-      if (endpoint !== undefined) void endpoint.close();
+      // Closed a turn later: this runs just as the new path starts (closing a listener, freeing a
+      // spare region), and the writer's first messages on it go first.
+      if (endpoint !== undefined) setImmediate(() => void endpoint?.close());
       else void opening.then((e) => e.close()).catch(() => undefined);
     }
   }
@@ -593,6 +605,7 @@ export class PathControl {
     }
     void this.#resumeEndpoint?.close();
     this.#resumeRelease?.();
+    void this.#resources.close();
     for (const w of this.#resumeWaiters) w();
     this.#wakeResumeDone();
   }

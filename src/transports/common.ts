@@ -155,6 +155,8 @@ export class EndState {
           ? error
           : new TransportError("ECLOSED", `${this.label}: destroyed: ${error.message}`, { cause: error });
     }
+    // (No error, with its stack, is made when nobody waits: the usual close, e.g. a path retired by a switch.)
+    if (this.readers.size + this.writers.size === 0) return true;
     const reason = this.failure ?? new TransportError("ECLOSED", `${this.label}: closed while waiting`);
     this.readers.rejectAll(reason);
     this.writers.rejectAll(reason);

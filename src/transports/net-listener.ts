@@ -116,7 +116,10 @@ class NetListener<Address> implements TransportListener<Address> {
     // The listening handle closes now; the server's callback would wait for every accepted connection.
     this.server.close(() => {});
     for (let end = this.unaccepted.shift(); end !== undefined; end = this.unaccepted.shift()) end.destroy();
-    this.acceptors.rejectAll(new TransportError("ECLOSED", `${this.label}: the listener was closed`));
+    // (An error, with its stack, only for someone waiting: a switch's endpoint closes just as its path starts.)
+    if (this.acceptors.size > 0) {
+      this.acceptors.rejectAll(new TransportError("ECLOSED", `${this.label}: the listener was closed`));
+    }
     return Promise.resolve();
   }
 }

@@ -59,6 +59,11 @@ export interface ShmOptions {
   readonly allowUids?: readonly number[];
   /** Rendezvous time limit (default 5000 ms). */
   readonly timeoutMs?: number;
+  /**
+   * Listener: one connection is expected (a live switch's endpoint): its region is made right
+   * after listening, off the connector's path, and none is made ahead for a next one.
+   */
+  readonly once?: boolean;
 }
 
 export type ShmSleeper = "socket" | "futex";
@@ -222,7 +227,9 @@ export class ShmListener {
       throw new TransportError("EPEER", "the shm transport needs memfd and futex, which this system lacks");
     }
     const rendezvous = await RendezvousListener.listen(path, rendezvousOptions(options));
-    return new ShmListener(path, rendezvous, options, capacity);
+    const listener = new ShmListener(path, rendezvous, options, capacity);
+    if (options.once === true) listener.#prepareSoon();
+    return listener;
   }
 
   /** The next connection: hands it a region of its own (made ahead, see the class comment). */
@@ -255,7 +262,7 @@ export class ShmListener {
         // Ours to close either way: the connector has its own copies now (or never will).
         closeSync(p.fd);
         closeSync(p.connectorWake);
-        this.#prepareSoon();
+        if (this.#options.once !== true || !handedOver) this.#prepareSoon();
       }
     }
   }

@@ -186,6 +186,34 @@ test("shm: the region made ahead for the next connection is a fresh one each tim
   assert.ok(fds() <= before, `${fds() - before} fds more after the listeners and their connections closed`);
 });
 
+test("shm: a listener for one connection makes its region right after listening, and none after it", async () => {
+  const fds = (): number => readdirSync("/proc/self/fd").length;
+  const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+  const held: Record<string, [number, number]> = {};
+  for (const once of [true, false]) {
+    const path = socketPath();
+    const before = fds();
+    const listener = await ShmListener.listen(path, { once });
+    const ends: ShmEnd[] = [];
+    try {
+      await turn();
+      const listening = fds() - before; // the socket; with once, also the region's memfd and wake pair
+      const [a, b] = await Promise.all([listener.accept(), connectShm(path)]);
+      ends.push(a, b);
+      await turn();
+      const connected = fds() - before;
+      held[String(once)] = [listening, connected];
+    } finally {
+      for (const e of ends) e.destroy();
+      await listener.close();
+    }
+  }
+  const [onceListening, onceConnected] = held["true"]!;
+  const [plainListening, plainConnected] = held["false"]!;
+  assert.equal(onceListening - plainListening, 3, "a region made ahead: its memfd and the wake pair");
+  assert.equal(plainConnected - onceConnected, 3, "no region made ahead for a second connection");
+});
+
 test("shm: a sleeper kind that does not exist is a usage error naming it", async () => {
   await assert.rejects(ShmListener.listen(socketPath(), { sleeper: "eventfd" as ShmSleeper }), {
     code: "EUSAGE",

@@ -7,6 +7,7 @@ import { after, describe, it } from "node:test";
 import { issueLeaf } from "../../src/daemon/tls-ca.js";
 import { DEFAULT_MAX_RECORD_BYTES } from "../../src/transports/common.js";
 import { connectTls, listenTls } from "../../src/transports/tls.js";
+import { RECORD_FIRST, RECORD_LAST } from "../../src/transports/transport.js";
 import { socketPairs } from "../kit/socket-pairs.js";
 import { hostileStreamCases, runConformance } from "./conformance.js";
 
@@ -54,6 +55,36 @@ describe("tls transport", () => {
       });
     } finally {
       await listener.close();
+    }
+  });
+
+  it("a client resumes its last session with a server (no signatures), still verified; a new server gets a full handshake", async () => {
+    const socket = (end: unknown): tls.TLSSocket => (end as { input: tls.TLSSocket }).input;
+    for (let round = 0; round < 2; round++) {
+      // A server of its own each round: its ticket keys are its own, so the first dial is a full handshake.
+      const listener = await listenTls({}, { credentials: server });
+      try {
+        const reused: boolean[] = [];
+        for (let i = 0; i < 3; i++) {
+          const [end, accepted] = await Promise.all([
+            connectTls(listener.address, { credentials: client }),
+            listener.accept(),
+          ]);
+          // The ticket comes after the handshake: a record each way makes sure it arrived.
+          const view = accepted.reserve(1)!;
+          view[0] = 1;
+          accepted.publish(1, RECORD_FIRST | RECORD_LAST, 0);
+          await end.readable();
+          reused.push(socket(end).isSessionReused());
+          assert.equal(socket(accepted).authorized, true);
+          assert.equal(socket(accepted).getPeerCertificate().subject.CN, "fable client");
+          end.destroy();
+          accepted.destroy();
+        }
+        assert.deepEqual(reused, [false, true, true]);
+      } finally {
+        await listener.close();
+      }
     }
   });
 
