@@ -15,7 +15,8 @@
 // Rounds are interleaved across the paths; each figure is the median of rounds with its spread.
 // Options: --rounds N (default 5), --echo-ms, --http-ms (default 1000 each per round),
 // --ac-rounds N (default 3), --ac-s seconds per autocannon run (default 3), --autocannon-only,
-// --no-emulated (skip the emulated fable run).
+// --no-emulated (skip the emulated fable run), --only echo|http|autocannon (one section; echo and http
+// are the net section's two parts).
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
@@ -32,11 +33,20 @@ const arg = (name, d) => {
 const rounds = arg("--rounds", 5);
 const echoMs = arg("--echo-ms", 1000);
 const httpMs = arg("--http-ms", 1000);
+const onlyAt = process.argv.indexOf("--only");
+const only = onlyAt < 0 ? undefined : process.argv[onlyAt + 1];
+if (only !== undefined && !["echo", "http", "autocannon"].includes(only)) {
+  throw new Error(`bench:compat: --only takes echo, http or autocannon, not ${only}`);
+}
+const runs = (section) => only === undefined || only === section;
 
+// A fresh directory for the socket paths: a pid-named path in /tmp could be a crashed run's leftover.
+const sockDir = mkdtempSync(join(tmpdir(), "fable-bc-"));
+process.on("exit", () => rmSync(sockDir, { recursive: true, force: true }));
 const paths = [
-  { name: "node:net unix", lib: "node:net", listen: () => join(tmpdir(), `fable-bc-${process.pid}-u.sock`) },
+  { name: "node:net unix", lib: "node:net", listen: () => join(sockDir, "u.sock") },
   { name: "node:net tcp", lib: "node:net", listen: () => 0 },
-  { name: "fable-io/net shm", lib: "fable", listen: () => `shm://${join(tmpdir(), `fable-bc-${process.pid}-s.sock`)}` },
+  { name: "fable-io/net shm", lib: "fable", listen: () => `shm://${join(sockDir, "s.sock")}` },
 ];
 
 /** Starts a server process (echo or http) on `address`; resolves with what to connect to and a stop(). */
@@ -132,8 +142,8 @@ const spread1 = (xs) => `${Math.min(...xs).toFixed(1)}-${Math.max(...xs).toFixed
 const spread = (xs) => `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)}`;
 
 await printMachine();
-if (!process.argv.includes("--autocannon-only")) await netSections();
-if (arg("--ac-rounds", 3) > 0) await autocannonSection();
+if (!process.argv.includes("--autocannon-only") && (runs("echo") || runs("http"))) await netSections();
+if (arg("--ac-rounds", 3) > 0 && runs("autocannon")) await autocannonSection();
 
 async function netSections() {
   console.log(`bench:compat: ${rounds} interleaved rounds; echo ${echoMs} ms and http ${httpMs} ms per path per round`);
@@ -147,13 +157,20 @@ async function netSections() {
     });
   }
   for (let r = 0; r < rounds; r++) {
-    for (const p of paths) echo.get(p.name).push(await echoRound(p.lib, servers.get(p.name).echo.where));
-    for (const p of paths) rps.get(p.name).push(await httpRound(p.lib, servers.get(p.name).http.where));
+    if (runs("echo"))
+      for (const p of paths) echo.get(p.name).push(await echoRound(p.lib, servers.get(p.name).echo.where));
+    if (runs("http"))
+      for (const p of paths) rps.get(p.name).push(await httpRound(p.lib, servers.get(p.name).http.where));
   }
   for (const s of servers.values()) {
     s.echo.stop();
     s.http.stop();
   }
+  if (runs("echo")) printEcho(echo);
+  if (runs("http")) printHttp(rps);
+}
+
+function printEcho(echo) {
   console.log("\n64 B net echo, round trip (ns): median of rounds' p50 [spread], median p99");
   for (const p of paths) {
     const rs = echo.get(p.name);
@@ -163,6 +180,9 @@ async function netSections() {
   const base = median(echo.get("node:net unix").map((x) => x.p50));
   const fab = median(echo.get("fable-io/net shm").map((x) => x.p50));
   console.log(`  node:net unix / fable-io/net shm p50: ${(base / fab).toFixed(2)}x`);
+}
+
+function printHttp(rps) {
   console.log("\nnode:http, one keep-alive connection, sequential GETs: requests/s, median of rounds [spread]");
   for (const p of paths) {
     const rs = rps.get(p.name);
