@@ -275,11 +275,14 @@ export class Socket extends Duplex {
   #waitAfterDelivery(): void {
     if (this.#deferred) return;
     this.#deferred = true;
-    process.nextTick(() => {
-      this.#deferred = false;
-      this.#pull();
-    });
+    process.nextTick(this.#afterDelivery);
   }
+
+  /** (One function for every message: no closure per delivery.) */
+  readonly #afterDelivery = (): void => {
+    this.#deferred = false;
+    this.#pull();
+  };
 
   #endOfInput(): void {
     if (this.#finReceived) return;
