@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { bareCost, connectionCost, reconfigurableCost } from "./lib/costs.js";
+import { bareCost, connectionCost } from "./lib/costs.js";
 import { printMachine } from "./lib/machine.js";
 
 const dist = (p) => new URL(`../dist/src/${p}`, import.meta.url).href;
@@ -50,21 +50,33 @@ try {
     const bare = [];
     const conn = [];
     const reconf = [];
+    // Each run measures the three on fresh ends, one after the other (in alternating order for
+    // the two Connection kinds), so a change of the machine's speed hits them alike.
     for (let r = 0; r < runs; r++) {
       const [a, b] = await make();
       bare.push(bareCost(a, b, SIZE, messages));
-      const [c, d] = await make();
-      conn.push(connectionCost(new Connection(c), new Connection(d), SIZE, messages));
-      for (const end of [a, b, c, d]) end.close();
-      // Reconfigurable ends need a resume endpoint: only where a path can be rebuilt (not sab's ports).
-      if (name !== "sab") {
+      for (const end of [a, b]) end.close();
+      const plain = async () => {
+        const [c, d] = await make();
+        conn.push(await connectionCost(new Connection(c), new Connection(d), SIZE, messages));
+        for (const end of [c, d]) end.close();
+      };
+      const reconfigurable = async () => {
+        if (name === "sab") return;
         const [e, f] = await make();
         const [g, h] = await Promise.all([
           openReconfigurable(e, { role: "listener", dir }),
           openReconfigurable(f, { role: "connector", dir }),
         ]);
-        reconf.push(await reconfigurableCost(g, h, SIZE, messages));
+        reconf.push(await connectionCost(g, h, SIZE, messages));
         await Promise.all([g.close(), h.close()]);
+      };
+      if (r % 2 === 0) {
+        await plain();
+        await reconfigurable();
+      } else {
+        await reconfigurable();
+        await plain();
       }
     }
     const m1 = median(bare);

@@ -306,19 +306,20 @@ async function autocannonSection() {
     `\nautocannon against an unmodified node:http server, ${acRounds} interleaved rounds of ${acSeconds} s;` +
       ` flows: ${seen}`,
   );
-  console.log("  requests/s and latency (ms): median of rounds [spread]");
+  console.log("  requests/s and latency (us, from autocannon's per-response times): median of rounds [spread]");
   for (const connections of [1, 10]) {
     const row = {};
     for (const mode of modes) {
       const rs = results.get(`${mode}|${connections}`);
       row[mode] = {
         rps: median(rs.map((x) => x.rps)),
-        p50: median(rs.map((x) => x.p50)),
-        p99: median(rs.map((x) => x.p99)),
+        p50: median(rs.map((x) => x.p50 * 1000)),
+        p99: median(rs.map((x) => x.p99 * 1000)),
       };
       console.log(
         `  ${String(connections).padStart(2)} conn  ${mode.padEnd(19)}  ${row[mode].rps.toFixed(0).padStart(6)} req/s ` +
-          `[${spread(rs.map((x) => x.rps))}]  p50 ${row[mode].p50} ms  p99 ${row[mode].p99} ms [${spread(rs.map((x) => x.p99))}]`,
+          `[${spread(rs.map((x) => x.rps))}]  p50 ${row[mode].p50.toFixed(0)} us  p99 ${row[mode].p99.toFixed(0)} us ` +
+          `[${spread(rs.map((x) => x.p99 * 1000))}]`,
       );
     }
     const t = row.tcp;
@@ -326,7 +327,7 @@ async function autocannonSection() {
       const f = row[mode];
       console.log(
         `  ${String(connections).padStart(2)} conn  ${mode} / tcp: ${(f.rps / t.rps).toFixed(2)}x requests/s, ` +
-          `p99 ${f.p99} vs ${t.p99} ms`,
+          `p99 ${f.p99.toFixed(0)} vs ${t.p99.toFixed(0)} us (${(f.p99 / t.p99).toFixed(2)}x)`,
       );
     }
   }

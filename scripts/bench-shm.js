@@ -101,22 +101,23 @@ async function main() {
         await peer.next("done");
       }
       // The same adaptive round trip through a Connection on each side (getWriteBuffers/commit,
-      // getReadBuffers/release): what the channel adds over its transport.
+      // getReadBuffers/release): what the channel adds over its transport; and through
+      // reconfigurable Connections (what a connection made through a name is: sequence numbers,
+      // records kept until acknowledged, an acknowledgement timer). Both are open at once and
+      // measured in alternating slices: the guest changes speed for seconds at a time, so two
+      // figures taken one after the other can differ by 2x for no reason of their own.
       {
-        const end = await connect("echo-connection", { wait: "adaptive", trust: "untrusted" });
-        add("rtt-connection", await connectionRoundTrips(new Connection(end), 64, budgetMs));
-        end.close();
-        await peer.next("done");
-      }
-      // The same through reconfigurable Connections (what a connection made through a name is:
-      // sequence numbers, kept copies until acknowledged, an acknowledgement timer), same run.
-      {
+        const plainEnd = await connect("echo-connection", { wait: "adaptive", trust: "untrusted" });
         const end = await connect("echo-reconfigurable", { wait: "adaptive", trust: "untrusted" });
         const conn = await openReconfigurable(end, { role: "connector", dir });
-        add("rtt-reconfigurable", await connectionRoundTrips(conn, 64, budgetMs));
+        const pair = await interleavedRoundTrips(new Connection(plainEnd), conn, 64, budgetMs);
+        add("rtt-connection", pair.a);
+        add("rtt-reconfigurable", pair.b);
+        add("ratio-reconfigurable", pair.ratio);
+        plainEnd.close();
+        await peer.next("done");
         await conn.close();
         await peer.next("done");
-        add("ratio-reconfigurable", series.get("rtt-reconfigurable").at(-1) / series.get("rtt-connection").at(-1));
       }
       add("net-unix-rtt", probeLatency(process.execPath, [probe], "node-net-unix", cpus, budgetMs, dir));
 
@@ -260,26 +261,60 @@ function syncRoundTrips(end, size, budgetMs) {
 }
 
 /** Round trips through a Connection: the zero-copy buffer API on top of the same transport. */
-function connectionRoundTrips(conn, size, budgetMs) {
-  return medianRoundTrip(async (max, clock) => {
-    for (let i = 0; i < max; i++) {
-      let [buf] = conn.getWriteBuffers(size);
-      while (buf === undefined) {
-        await conn.writable();
-        [buf] = conn.getWriteBuffers(size);
-      }
-      buf.bytes[0] = i;
-      conn.commit(buf);
-      let got = conn.getReadBuffers();
-      while (got.length === 0) {
-        await conn.readable();
-        got = conn.getReadBuffers();
-      }
-      if (got.length !== 1 || got[0].bytes[0] !== (i & 0xff)) throw new Error(`echo ${i} came back wrong`);
-      conn.release(got[0]);
-      if (clock.tick(i)) return;
+/** Round trips through a Connection from message `first` until `clock` says stop; how many ran. */
+async function connectionRoundTrips(conn, size, clock, first) {
+  for (let i = 0; ; i++) {
+    let [buf] = conn.getWriteBuffers(size);
+    while (buf === undefined) {
+      await conn.writable();
+      [buf] = conn.getWriteBuffers(size);
     }
-  }, budgetMs);
+    buf.bytes[0] = first + i;
+    conn.commit(buf);
+    let got = conn.getReadBuffers();
+    while (got.length === 0) {
+      await conn.readable();
+      got = conn.getReadBuffers();
+    }
+    if (got.length !== 1 || got[0].bytes[0] !== ((first + i) & 0xff))
+      throw new Error(`echo ${first + i} came back wrong`);
+    conn.release(got[0]);
+    if (clock.tick(i)) return i + 1;
+  }
+}
+
+/**
+ * Round trips through two connections in alternating slices of SLICE_MS (order ABBA, so neither
+ * always goes first), until each had `budgetMs`: the median round trip of each (median of its
+ * slices' medians) and the median of the per-pair ratios b / a.
+ */
+async function interleavedRoundTrips(a, b, size, budgetMs) {
+  const SLICE_MS = 50;
+  const counters = new Map([
+    [a, 0],
+    [b, 0],
+  ]);
+  const slice = async (conn, ms) => {
+    const clock = batchClock(new Float64Array(5_000_000 / BATCH), ms);
+    const first = counters.get(conn);
+    const ran = await connectionRoundTrips(conn, size, clock, first);
+    counters.set(conn, first + ran);
+    return median(clock.samples()) * 1e6;
+  };
+  // Warm-up: JIT, page faults, both CPUs busy.
+  for (const conn of [a, b]) await slice(conn, 300);
+  const as = [];
+  const bs = [];
+  for (let k = 0; k * SLICE_MS < budgetMs; k++) {
+    if (k % 2 === 0) {
+      as.push(await slice(a, SLICE_MS));
+      bs.push(await slice(b, SLICE_MS));
+    } else {
+      bs.push(await slice(b, SLICE_MS));
+      as.push(await slice(a, SLICE_MS));
+    }
+  }
+  return { a: median(as), b: median(bs), ratio: median(bs.map((x, i) => x / as[i])) };
 }
 
 /** ns to write one record on one end and read and free it on the other, both in this thread. */

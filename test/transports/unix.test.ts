@@ -80,6 +80,19 @@ describe("unix transport", () => {
     assert.equal(existsSync(path), false);
   });
 
+  it("a path that is not a non-empty string is EUSAGE, naming the argument", async () => {
+    for (const bad of [{ path: socketPath() }, "", undefined]) {
+      await assert.rejects(listenUnix(bad as unknown as string), {
+        code: "EUSAGE",
+        message: /listenUnix: path must be/,
+      });
+      await assert.rejects(connectUnix(bad as unknown as string), {
+        code: "EUSAGE",
+        message: /connectUnix: path must be/,
+      });
+    }
+  });
+
   it("a connect with nobody listening fails with EPEER, naming the path", async () => {
     const path = socketPath();
     await assert.rejects(connectUnix(path), { code: "EPEER", message: new RegExp(path) });
