@@ -15,7 +15,11 @@
 // Rounds are interleaved across the paths; each figure is the median of rounds with its spread.
 // Options: --rounds N (default 5), --echo-ms, --http-ms (default 1000 each per round),
 // --ac-rounds N (default 3), --ac-s seconds per autocannon run (default 3), --autocannon-only,
-// --no-emulated (skip the emulated fable run).
+// --no-emulated (skip the emulated fable run), --only echo|http|layer|autocannon (one section; echo and
+// http are the net section's two parts).
+//   layer: what the Socket layer itself costs, free of the machine's wake-ups and spinning: a 64 B
+//   echo between two fable-io/net Sockets, and the same between two bare Connections, each pair over
+//   the memory transport in this one thread (both ends' work in every round trip), interleaved.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
@@ -32,11 +36,20 @@ const arg = (name, d) => {
 const rounds = arg("--rounds", 5);
 const echoMs = arg("--echo-ms", 1000);
 const httpMs = arg("--http-ms", 1000);
+const onlyAt = process.argv.indexOf("--only");
+const only = onlyAt < 0 ? undefined : process.argv[onlyAt + 1];
+if (only !== undefined && !["echo", "http", "layer", "autocannon"].includes(only)) {
+  throw new Error(`bench:compat: --only takes echo, http, layer or autocannon, not ${only}`);
+}
+const runs = (section) => only === undefined || only === section;
 
+// A fresh directory for the socket paths: a pid-named path in /tmp could be a crashed run's leftover.
+const sockDir = mkdtempSync(join(tmpdir(), "fable-bc-"));
+process.on("exit", () => rmSync(sockDir, { recursive: true, force: true }));
 const paths = [
-  { name: "node:net unix", lib: "node:net", listen: () => join(tmpdir(), `fable-bc-${process.pid}-u.sock`) },
+  { name: "node:net unix", lib: "node:net", listen: () => join(sockDir, "u.sock") },
   { name: "node:net tcp", lib: "node:net", listen: () => 0 },
-  { name: "fable-io/net shm", lib: "fable", listen: () => `shm://${join(tmpdir(), `fable-bc-${process.pid}-s.sock`)}` },
+  { name: "fable-io/net shm", lib: "fable", listen: () => `shm://${join(sockDir, "s.sock")}` },
 ];
 
 /** Starts a server process (echo or http) on `address`; resolves with what to connect to and a stop(). */
@@ -132,8 +145,9 @@ const spread1 = (xs) => `${Math.min(...xs).toFixed(1)}-${Math.max(...xs).toFixed
 const spread = (xs) => `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)}`;
 
 await printMachine();
-if (!process.argv.includes("--autocannon-only")) await netSections();
-if (arg("--ac-rounds", 3) > 0) await autocannonSection();
+if (!process.argv.includes("--autocannon-only") && (runs("echo") || runs("http"))) await netSections();
+if (runs("layer")) await layerSection();
+if (arg("--ac-rounds", 3) > 0 && runs("autocannon")) await autocannonSection();
 
 async function netSections() {
   console.log(`bench:compat: ${rounds} interleaved rounds; echo ${echoMs} ms and http ${httpMs} ms per path per round`);
@@ -147,13 +161,20 @@ async function netSections() {
     });
   }
   for (let r = 0; r < rounds; r++) {
-    for (const p of paths) echo.get(p.name).push(await echoRound(p.lib, servers.get(p.name).echo.where));
-    for (const p of paths) rps.get(p.name).push(await httpRound(p.lib, servers.get(p.name).http.where));
+    if (runs("echo"))
+      for (const p of paths) echo.get(p.name).push(await echoRound(p.lib, servers.get(p.name).echo.where));
+    if (runs("http"))
+      for (const p of paths) rps.get(p.name).push(await httpRound(p.lib, servers.get(p.name).http.where));
   }
   for (const s of servers.values()) {
     s.echo.stop();
     s.http.stop();
   }
+  if (runs("echo")) printEcho(echo);
+  if (runs("http")) printHttp(rps);
+}
+
+function printEcho(echo) {
   console.log("\n64 B net echo, round trip (ns): median of rounds' p50 [spread], median p99");
   for (const p of paths) {
     const rs = echo.get(p.name);
@@ -163,11 +184,103 @@ async function netSections() {
   const base = median(echo.get("node:net unix").map((x) => x.p50));
   const fab = median(echo.get("fable-io/net shm").map((x) => x.p50));
   console.log(`  node:net unix / fable-io/net shm p50: ${(base / fab).toFixed(2)}x`);
+}
+
+function printHttp(rps) {
   console.log("\nnode:http, one keep-alive connection, sequential GETs: requests/s, median of rounds [spread]");
   for (const p of paths) {
     const rs = rps.get(p.name);
     console.log(`  ${p.name.padEnd(18)} ${median(rs).toFixed(0)} [${spread(rs)}]`);
   }
+}
+
+// ---- the Socket layer's own cost, in one thread -------------------------------------------------
+
+async function layerSection() {
+  const { memoryPair } = await import(new URL("../dist/src/transports/memory.js", import.meta.url).href);
+  const { Connection } = await import(new URL("../dist/src/channel/connection.js", import.meta.url).href);
+  const n = 50_000;
+  const msg = Buffer.alloc(64, 7);
+  /** ns per round trip of a 64 B echo between two Sockets. */
+  const sockets = async () => {
+    const [a, b] = memoryPair();
+    const server = new fable.Socket({ connection: b });
+    server.on("data", (d) => server.write(d));
+    const client = new fable.Socket({ connection: a });
+    let i = 0;
+    let got = 0;
+    const t0 = process.hrtime.bigint();
+    await new Promise((resolve) => {
+      client.on("data", (d) => {
+        got += d.length;
+        if (got < 64) return;
+        got -= 64;
+        if (++i >= n) return resolve();
+        client.write(msg);
+      });
+      client.write(msg);
+    });
+    const ns = Number(process.hrtime.bigint() - t0) / n;
+    client.destroy();
+    server.destroy();
+    return ns;
+  };
+  /** The same echo between two bare Connections (getReadBuffers/readable, getWriteBuffers/commit). */
+  const connections = async () => {
+    const [a, b] = memoryPair().map((end) => new Connection(end));
+    const serve = async () => {
+      for (;;) {
+        const got = b.getReadBuffers();
+        if (got.length === 0) {
+          await b.readable();
+          continue;
+        }
+        for (const r of got) {
+          const [w] = b.getWriteBuffers(r.bytes.length);
+          w.bytes.set(r.bytes);
+          b.release(r);
+          b.commit(w);
+        }
+      }
+    };
+    serve().catch(() => undefined); // ends when b is destroyed
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) {
+      const [w] = a.getWriteBuffers(64);
+      w.bytes.set(msg);
+      a.commit(w);
+      for (;;) {
+        const got = a.getReadBuffers();
+        if (got.length === 0) {
+          await a.readable();
+          continue;
+        }
+        for (const r of got) a.release(r);
+        break;
+      }
+    }
+    const ns = Number(process.hrtime.bigint() - t0) / n;
+    a.destroy();
+    b.destroy();
+    return ns;
+  };
+  await sockets(); // warm-up (the JIT)
+  await connections();
+  const s = [];
+  const c = [];
+  for (let r = 0; r < rounds; r++) {
+    s.push(await sockets());
+    c.push(await connections());
+  }
+  const ratio = s.map((x, i) => x / c[i]);
+  console.log(
+    `\nSocket layer, 64 B echo in one thread over the memory transport (${rounds} interleaved rounds of ${n}):`,
+  );
+  console.log(`  fable-io/net Sockets  ${median(s).toFixed(0)} ns per round trip [${spread(s)}]`);
+  console.log(`  bare Connections      ${median(c).toFixed(0)} ns per round trip [${spread(c)}]`);
+  console.log(
+    `  Sockets / Connections: ${median(ratio).toFixed(2)}x [${Math.min(...ratio).toFixed(2)}-${Math.max(...ratio).toFixed(2)}] (median of per-round ratios)`,
+  );
 }
 
 // ---- autocannon against an unmodified server: TCP loopback vs `fable run` -----------------------

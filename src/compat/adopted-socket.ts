@@ -101,7 +101,11 @@ export function adopt(
     s._unrefTimer();
     if (!socket.push(chunk)) inner.pause();
   });
-  inner.once("end", () => socket.push(null));
+  inner.once("end", () => {
+    socket.push(null);
+    // As node:net at EOF: 'end' comes out when nothing is buffered, even with no reader.
+    socket.read(0);
+  });
   inner.once("error", (err: Error) => socket.destroy(err));
   inner.once("connect", () => {
     if (socket.destroyed) return;

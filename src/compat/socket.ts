@@ -20,6 +20,7 @@
  */
 import { addAbortSignal, Duplex } from "node:stream";
 import { Connection } from "../channel/connection.js";
+import { READY } from "../ring/wait.js";
 import type { TransportEnd } from "../transports/transport.js";
 import { endpointOf, endpointOfString, type NetAddressOptions, type PathTransport } from "./address.js";
 import {
@@ -221,7 +222,8 @@ export class Socket extends Duplex {
 
   override _read(): void {
     this.#wantRead = true;
-    this.#pull();
+    // A pull is already scheduled after a delivery: it waits then, outside _read (see #waitAfterDelivery).
+    if (!this.#deferred) this.#pull();
   }
 
   #pull(): void {
@@ -241,7 +243,7 @@ export class Socket extends Duplex {
         if (buffers.length === 0) {
           if (conn.ended) this.#endOfInput();
           else if (pushed) this.#waitAfterDelivery();
-          else this.#waitReadable(conn);
+          else if (this.#waitReadable(conn)) continue;
           return;
         }
         pushed = true;
@@ -273,11 +275,14 @@ export class Socket extends Duplex {
   #waitAfterDelivery(): void {
     if (this.#deferred) return;
     this.#deferred = true;
-    process.nextTick(() => {
-      this.#deferred = false;
-      this.#pull();
-    });
+    process.nextTick(this.#afterDelivery);
   }
+
+  /** (One function for every message: no closure per delivery.) */
+  readonly #afterDelivery = (): void => {
+    this.#deferred = false;
+    this.#pull();
+  };
 
   #endOfInput(): void {
     if (this.#finReceived) return;
@@ -288,7 +293,11 @@ export class Socket extends Duplex {
     this.#closeWhenBothEnded();
   }
 
-  #waitReadable(conn: Connection): void {
+  /**
+   * Waits for the next record; true when one is there already (the wait found it, spinning
+   * synchronously: the caller reads on at once, with no hop through the microtask queue).
+   */
+  #waitReadable(conn: Connection): boolean {
     if (!this.#refed && conn.transport.cancelWait !== undefined) {
       // A waiting shm end's sleeper thread would hold the loop: look now and then instead.
       this.#pollTimer = setTimeout(() => {
@@ -298,10 +307,12 @@ export class Socket extends Duplex {
         this.#pull();
       }, this.#pollMs);
       this.#pollTimer.unref();
-      return;
+      return false;
     }
+    const waited = conn.readable();
+    if (waited === READY) return true;
     this.#waitingRead = true;
-    conn.readable().then(
+    waited.then(
       () => {
         this.#waitingRead = false;
         this.#pull();
@@ -311,12 +322,14 @@ export class Socket extends Duplex {
         if (!this.destroyed) this.destroy(ioError(err, "read"));
       },
     );
+    return false;
   }
 
   // ---- writing ---------------------------------------------------------------------------
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: Callback): void {
-    this.#whenConnected(() => this.#writeBytes(chunk, callback));
+    if (this.#conn !== undefined) this.#writeBytes(chunk, callback);
+    else this.#onConnect.push(() => this.#writeBytes(chunk, callback));
   }
 
   override _writev(chunks: { chunk: Buffer }[], callback: Callback): void {
@@ -324,37 +337,41 @@ export class Socket extends Duplex {
     this.#whenConnected(() => this.#writeBytes(whole, callback));
   }
 
-  /** Copies `bytes` into records as room allows; `callback` once all are published. */
+  /**
+   * Copies `bytes` into records as room allows; `callback` once all are published. Every
+   * message's path (room for all of it now) makes no closure and no promise.
+   */
   #writeBytes(bytes: Uint8Array, callback: Callback): void {
     const conn = this.#conn as Connection;
     const max = Math.min(conn.transport.maxRecordBytes, MAX_WRITE_RECORD);
     let offset = 0;
-    const fail = (err: unknown): void => {
-      if (!this.destroyed) callback(ioError(err, "write"));
-    };
-    const step = (): void => {
-      if (this.destroyed) return;
-      try {
-        while (offset < bytes.length) {
-          const n = Math.min(bytes.length - offset, max);
-          const [buffer] = conn.getWriteBuffers(n);
-          if (buffer === undefined) {
-            conn.writable().then(step, fail);
-            return;
-          }
-          buffer.bytes.set(bytes.subarray(offset, offset + n));
-          conn.commit(buffer);
-          offset += n;
-          this.#bytesSent += n;
+    try {
+      while (offset < bytes.length) {
+        const n = Math.min(bytes.length - offset, max);
+        const [buffer] = conn.getWriteBuffers(n);
+        if (buffer === undefined) {
+          const rest = bytes.subarray(offset);
+          conn.writable().then(
+            () => {
+              if (!this.destroyed) this.#writeBytes(rest, callback);
+            },
+            (err: unknown) => {
+              if (!this.destroyed) callback(ioError(err, "write"));
+            },
+          );
+          return;
         }
-      } catch (err) {
-        fail(err);
-        return;
+        buffer.bytes.set(offset === 0 && n === bytes.length ? bytes : bytes.subarray(offset, offset + n));
+        conn.commit(buffer);
+        offset += n;
+        this.#bytesSent += n;
       }
-      this.#activity();
-      callback();
-    };
-    step();
+    } catch (err) {
+      callback(ioError(err, "write"));
+      return;
+    }
+    this.#activity();
+    callback();
   }
 
   override _final(callback: Callback): void {

@@ -215,6 +215,33 @@ export function netConformance(impl: NetImplementation): void {
       }
     });
 
+    for (const [how, make] of makers) {
+      it(`${how}: cork() while connecting (node:http's client does): the writes go out once connected, in order`, async () => {
+        let got: Promise<Buffer> | undefined;
+        const server = await listening(impl, {}, (s) => {
+          got = collect(s);
+          s.end();
+        });
+        try {
+          const c = make(server);
+          assert.equal(c.connecting, true);
+          const parts = [Buffer.from("head"), pattern(70_000, 4), pattern(3, 5)];
+          const calls: number[] = [];
+          c.cork();
+          parts.forEach((p, i) => c.write(p, () => calls.push(i)));
+          process.nextTick(() => c.uncork());
+          c.end();
+          c.resume();
+          while (got === undefined) await turns(1);
+          assert.equal(sha(await got), sha(Buffer.concat(parts)));
+          assert.equal(await closed(c), false);
+          assert.deepEqual(calls, [0, 1, 2]);
+        } finally {
+          await closeServer(server);
+        }
+      });
+    }
+
     it("setNoDelay, setKeepAlive and setTimeout return the socket before and after connect (http chains them)", async () => {
       const server = await listening(impl, {}, (s) => s.end());
       try {

@@ -17,19 +17,26 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { after, before } from "node:test";
 import { installTransparentMode } from "../../src/compat/transparent.js";
+import { Daemon } from "../../src/daemon/server.js";
 import { tcpAddressName, unixAddressName } from "../../src/naming/address-names.js";
 import { repoRoot } from "../kit/cli.js";
-import { type DaemonProcess, eventually, isolatedPaths, startDaemon } from "../kit/daemon.js";
+import { eventually, isolatedPaths, startDaemon } from "../kit/daemon.js";
+import { ShmOnlySelector } from "../kit/shm-only-selector.js";
 import { netConformance } from "./net-conformance.js";
 
-export function transparentConformance(mode: "native" | "emulated"): void {
+export function transparentConformance(mode: "native" | "emulated" | "mixed"): void {
   const iso = isolatedPaths(`net-transparent-${mode}`);
   // This process and the suite's children reach this daemon only, in this mode.
-  Object.assign(process.env, iso.env, { FABLE_TRANSPARENT_NATIVE: mode === "native" ? "1" : "0" });
+  Object.assign(process.env, iso.env, { FABLE_TRANSPARENT_NATIVE: mode === "emulated" ? "0" : "1" });
   if (!installTransparentMode()) throw new Error("transparent mode did not install");
-  let daemon: DaemonProcess | undefined;
+  let daemon: { stop(): Promise<void> } | undefined;
   before(async () => {
-    daemon = await startDaemon(iso);
+    if (mode === "mixed") {
+      const d = await Daemon.start({ paths: iso.paths, selector: new ShmOnlySelector() });
+      daemon = { stop: () => d.close() };
+    } else {
+      daemon = await startDaemon(iso);
+    }
   });
   after(async () => {
     await daemon?.stop();
@@ -56,7 +63,7 @@ export function transparentConformance(mode: "native" | "emulated"): void {
     listened: registered,
     connectOptions: (server) => ({ host: "127.0.0.1", port: (server.address() as net.AddressInfo).port }),
     refused: () => ({ options: { host: "127.0.0.1", port: 1 }, code: "ECONNREFUSED" }),
-    reset: mode === "emulated",
+    reset: mode !== "native",
     childModule,
     // Emulated: each connection is a shm one (see net-fable.test.ts).
     concurrent: 50,
@@ -70,7 +77,7 @@ export function transparentConformance(mode: "native" | "emulated"): void {
     listened: registered,
     connectOptions: (server) => ({ path: server.address() as string }),
     refused: () => ({ options: { path: socketPath() }, code: "ENOENT" }),
-    reset: mode === "emulated",
+    reset: mode !== "native",
     childModule,
     concurrent: 50,
     ipAddresses: false,
