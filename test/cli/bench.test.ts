@@ -174,19 +174,30 @@ describe("fable bench --quick, end to end", () => {
     for (const m of MECHANISMS) assert.match(stdout, new RegExp(`^${m.name} `, "m"));
   });
 
-  it("has cacheline below every other mechanism's latency on a pair of distinct CPUs", () => {
+  it("has cacheline below every other mechanism's latency on a pair of distinct CPUs", (t) => {
+    // Runs the sentinel saw taken in another machine state than most of the run are not compared:
+    // this guest runs a cacheline round trip in ~80 or ~370 ns depending on its state, so a floor
+    // taken in the slow state sat above a mempipe taken in the fast one (220 vs 120 ns).
+    const sameState = (r: RunOk): boolean => (r.rounds?.list ?? []).every((x) => !x.kept || x.state !== "other");
     const latency = doc.runs.filter(
       (r): r is RunOk => r.status === "ok" && r.mode === "latency" && r.cpus[0] !== r.cpus[1],
     );
     const floor = latency.find((r) => r.mechanism === "cacheline");
     assert.ok(floor);
+    if (!sameState(floor)) {
+      t.skip("the cacheline run was taken in another machine state than the rest of the run");
+      return;
+    }
     // The floor is compared with each mechanism's fastest round trip: on a host whose two vCPUs
     // share a core, mempipe-spin's median sits within one clock step (~10 ns there) of
     // cacheline's, and a 100 ms run's medians can swap; the fastest round trips do not.
+    let compared = 0;
     for (const r of latency) {
-      if (r.mechanism !== "cacheline")
-        assert.ok(floor.stats.min < r.stats.min, `${r.mechanism} ${r.stats.min} <= ${floor.stats.min}`);
+      if (r.mechanism === "cacheline" || !sameState(r)) continue;
+      assert.ok(floor.stats.min < r.stats.min, `${r.mechanism} ${r.stats.min} <= ${floor.stats.min}`);
+      compared++;
     }
+    assert.ok(compared > 0, "no latency run to compare the floor with");
   });
 
   it("holds none of this machine's identifying values", () => {
