@@ -26,3 +26,18 @@ test("view cache: views anywhere in the ring (the table grows to them) see the r
   const big = cache.view(0, CACHED_VIEW_MAX_BYTES + 1);
   assert.notEqual(cache.view(0, CACHED_VIEW_MAX_BYTES + 1), big);
 });
+
+test("view cache: one small record far into the ring does not grow the table; a second one does", () => {
+  const ring = 1 << 20;
+  const buffer = new ArrayBuffer(ring);
+  const cache = new ViewCache(buffer, 0, ring);
+  const first = cache.tableSlots;
+  // A switch's 16-byte marker after a stream of large records: one view, no table of 16,384 slots.
+  const marker = cache.view(ring - 4096, 16);
+  assert.equal(marker.byteOffset, ring - 4096);
+  assert.equal(cache.tableSlots, first);
+  // Small records that keep coming out there: the table grows to them, and their views are reused.
+  const v = cache.view(ring / 2, 16);
+  assert.ok(cache.tableSlots > (ring / 2) >> 6, `table of ${cache.tableSlots} slots`);
+  assert.equal(cache.view(ring / 2, 16), v);
+});
