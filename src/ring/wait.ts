@@ -216,6 +216,20 @@ function anotherReady(self: Pending): boolean {
   return false;
 }
 
+/**
+ * Settles every other wait whose condition holds (after a spin inside wait() saw one): their
+ * continuations run right after the caller's, not one event-loop turn later.
+ */
+function settleOthers(self: Pending): void {
+  for (const p of pendingWaits) {
+    if (p === self || !p.check(true)) continue;
+    const spun = p.spinUntil >= 0 && p.spinUntil !== Infinity;
+    removePending(p);
+    if (spun) p.spun(true);
+    p.settle();
+  }
+}
+
 function scheduleSlice(): void {
   if (spinScheduled) return;
   spinScheduled = true;
@@ -334,19 +348,26 @@ export class RingWait {
     let ready: boolean;
     /** Adaptive, interrupted by another wait: when the rest of its budget ends. */
     let spinUntil = -1;
+    /** The spin ended because another wait of the thread can be settled. */
+    let other = false;
     if (strategy === "block" || !spin || !alone) ready = condition.ready();
-    else if (strategy === "spin") ready = this.#spin(this.#sliceMs) === SPUN_READY;
-    else {
+    else if (strategy === "spin") {
+      const spun = this.#spin(this.#sliceMs);
+      ready = spun === SPUN_READY;
+      other = spun === SPUN_OTHER;
+    } else {
       ready = condition.ready();
       if (!ready) {
         const start = performance.now();
         const budget = this.#spinBudget();
         const spun = this.#spin(budget);
         ready = spun === SPUN_READY;
-        if (spun === SPUN_OTHER) spinUntil = start + budget;
+        other = spun === SPUN_OTHER;
+        if (other) spinUntil = start + budget;
         else this.#spun(ready, ready ? performance.now() - start : 0);
       }
     }
+    if (other) settleOthers(this.#entry);
     if (ready) {
       // The condition may have failed the side (a corrupt peer) while it was checked.
       return this.#error === undefined ? READY : Promise.reject(this.#failure());
