@@ -475,8 +475,11 @@ export class PathControl {
       }
       return;
     }
-    if (this.#closed || this.#host.closed() || this.#resuming !== undefined) {
-      this.#note(`answer ${epoch} dropped: resuming`);
+    // A resume that started and ended while we dialed took this epoch (or a later one): the
+    // initiator gave this offer up, and adopting its path would write where nobody reads (the chaos
+    // test caught it: seed 1482474742, stuck at switch 59).
+    if (this.#closed || this.#host.closed() || this.#resuming !== undefined || epoch <= this.#host.epoch()) {
+      this.#note(`answer ${epoch} dropped: ${this.#resuming !== undefined ? "resuming" : "stale"}`);
       end.destroy();
       return;
     }
