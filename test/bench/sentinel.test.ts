@@ -152,9 +152,11 @@ describe("sentinel: a real CPU hog on a measured CPU", () => {
         assert.equal(row?.cells.find((c) => c.run === 1)?.flagged, true);
       }
 
-      // Each figure lies within the range of the undisturbed rounds around it (widened by a quarter: a median of
+      // Each figure is no lower than the undisturbed rounds around it (their lowest, less a quarter: a median of
       // three rounds may sit a little outside any one round's), or its result says it is not to be trusted. A
-      // hogged round that counted would put it far outside (the hogged side gets a tenth of its CPU).
+      // hogged round that counted would put it far below (the hogged side gets a tenth of its CPU). Above is
+      // no failure of the sentinel: the guest switching to its fast state for a few seconds put a figure at
+      // 3.1 GB/s over undisturbed rounds of 1.0-1.5 (a CI run failed on it).
       for (const run of runs) {
         const twins = [clean, cleanAfter].flatMap((d) =>
           d.runs.filter((r): r is RunOk => r.status === "ok" && r.size === run.size),
@@ -162,10 +164,12 @@ describe("sentinel: a real CPU hog on a measured CPU", () => {
         const undisturbed = twins.flatMap((r) => (r.rounds?.list ?? []).filter((x) => x.kept).map((x) => x.figure));
         assert.ok(undisturbed.length > 0);
         const lo = Math.min(...undisturbed) / 1.25;
-        const hi = Math.max(...undisturbed) * 1.25;
         const doubt = [run, ...twins].some((r) => r.flags.includes("unstable") || r.flags.includes("machine-state"));
         const figure = roundFigure(run);
-        assert.ok(doubt || (figure >= lo && figure <= hi), `${run.size} B: ${figure} outside ${lo} .. ${hi}`);
+        assert.ok(
+          doubt || figure >= lo,
+          `${run.size} B: ${figure} below ${lo} (undisturbed: ${undisturbed.join(", ")})`,
+        );
       }
     },
   );
