@@ -12,12 +12,19 @@
 //   --setup-cpu N  first, with nothing streaming: CPU time (user + system) each process spends per
 //                  switch of each pair, over N switches there and N back; the cost of building a
 //                  path, which a loaded machine's wall clock hides but does not change much
+//   --baseline-ms N  first, stream N ms on each path of --baseline-on with no switch (default 2000):
+//                  the gap in delivery that a random instant falls in is what a switch that cost
+//                  nothing would show as its pause
+//   --baseline-on LIST  paths for the baseline (default shm,unix; any of ${Object.keys(PATHS)})
+// Both processes watch their own garbage collections (PerformanceObserver "gc"): the table says how
+// many pauses over 1 ms had a collection of either process inside them.
 // The machine is shared and noisy: quote the machine line and the conditions with the figures.
 /* global URL, performance, setImmediate, setTimeout */
 import { fork } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PerformanceObserver } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { printMachine } from "./lib/machine.js";
 
@@ -28,6 +35,8 @@ const { issueLeaf, loadLeaf } = await import(dist("daemon/tls-ca.js"));
 
 const SIZE = 4096;
 const WINDOW_MS = 20;
+/** Reader gaps shorter than this are not recorded for the baseline. */
+const MIN_GAP_MS = 0.02;
 const PATHS = {
   shm: { kind: "shm", wait: "adaptive" },
   unix: { kind: "unix" },
@@ -48,6 +57,8 @@ async function main() {
       pairs: { type: "string", default: PAIRS.join(",") },
       "gap-ms": { type: "string", default: "0" },
       "setup-cpu": { type: "string", default: "0" },
+      "baseline-ms": { type: "string", default: "2000" },
+      "baseline-on": { type: "string", default: "shm,unix" },
     },
   });
   const switches = Number(values.switches);
@@ -55,11 +66,21 @@ async function main() {
   const gap = () => (gapMs > 0 ? new Promise((resolve) => setTimeout(resolve, gapMs)) : undefined);
   const pairs = values.pairs.split(",");
   const setupCpu = Number(values["setup-cpu"]);
-  if (!(switches >= 1) || !(gapMs >= 0) || !(setupCpu >= 0) || pairs.some((p) => !PAIRS.includes(p))) {
+  const baselineMs = Number(values["baseline-ms"]);
+  const baselineOn = values["baseline-on"].split(",");
+  if (
+    !(switches >= 1) ||
+    !(gapMs >= 0) ||
+    !(setupCpu >= 0) ||
+    !(baselineMs >= 0) ||
+    pairs.some((p) => !PAIRS.includes(p)) ||
+    baselineOn.some((p) => PATHS[p] === undefined)
+  ) {
     throw new Error(
-      `usage: bench-reconfigure.js [--switches N] [--gap-ms N] [--setup-cpu N] [--pairs ${PAIRS.join(",")}]`,
+      `usage: bench-reconfigure.js [--switches N] [--gap-ms N] [--setup-cpu N] [--baseline-ms N] [--baseline-on LIST] [--pairs ${PAIRS.join(",")}]`,
     );
   }
+  const gcs = watchGc();
   await printMachine();
   const dir = mkdtempSync(join(tmpdir(), "fable-bench-reconf-"));
   const ca = join(dir, "ca");
@@ -81,6 +102,19 @@ async function main() {
         if (i % 32 === 31) await new Promise((resolve) => setImmediate(resolve));
       }
     })();
+    const ask = (cmd) =>
+      new Promise((resolve) => {
+        peer.once("message", resolve);
+        peer.send({ cmd });
+      });
+    const baselines = [];
+    for (const path of baselineMs > 0 ? baselineOn : []) {
+      await conn.reconfigure(PATHS[path]);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await ask("record");
+      await new Promise((resolve) => setTimeout(resolve, baselineMs));
+      baselines.push({ path, ...(await ask("stop")) });
+    }
     const measured = new Map(); // epoch -> pair
     for (const pair of pairs) {
       const [from, to] = pair.split("-");
@@ -96,21 +130,21 @@ async function main() {
     await new Promise((resolve) => setTimeout(resolve, 3 * WINDOW_MS));
     stop = true;
     await writing;
-    const report = await new Promise((resolve) => {
-      peer.once("message", resolve);
-      peer.send({ cmd: "report" });
-    });
+    const { rows: report, gcs: peerGcs } = await ask("report");
+    const allGcs = [...gcs.list, ...peerGcs];
     console.log(
       `\npause in delivery at a switch (reader side, ${SIZE} B messages streaming, ${gapMs} ms between switches), ms; dip = read in`,
     );
     console.log(`the ${WINDOW_MS} ms after / the ${WINDOW_MS} ms before the switch (median)`);
     console.log(
-      `${"switch".padEnd(12)} ${"n".padStart(5)} ${"p50".padStart(8)} ${"p99".padStart(8)} ${"max".padStart(8)} ${"dip".padStart(6)}`,
+      `${"switch".padEnd(12)} ${"n".padStart(5)} ${"p50".padStart(8)} ${"p99".padStart(8)} ${"max".padStart(8)} ${"dip".padStart(6)} ${">1ms".padStart(5)} ${"w/ gc".padStart(6)}`,
     );
     for (const pair of pairs) {
       const rows = report.filter((r) => measured.get(r.epoch) === pair);
       const pauses = rows.map((r) => r.pauseMs).sort((a, b) => a - b);
       const dips = rows.map((r) => (r.before > 0 ? r.after / r.before : NaN)).filter((x) => !Number.isNaN(x));
+      const long = rows.filter((r) => r.pauseMs > 1);
+      const withGc = long.filter((r) => allGcs.some((g) => g.at < r.endAt && g.at + g.ms > r.endAt - r.pauseMs));
       console.log(
         `${pair.replace("-", "->").padEnd(12)} ${String(pauses.length).padStart(5)} ${q(pauses, 0.5).padStart(8)} ${q(pauses, 0.99).padStart(8)} ${q(pauses, 1).padStart(8)} ${(dips.length
           ? quantile(
@@ -118,9 +152,10 @@ async function main() {
               0.5,
             ).toFixed(2)
           : "-"
-        ).padStart(6)}`,
+        ).padStart(6)} ${String(long.length).padStart(5)} ${String(withGc.length).padStart(6)}`,
       );
     }
+    printBaselines(baselines, allGcs);
     await conn.close();
   } finally {
     peer.kill();
@@ -157,6 +192,51 @@ async function measureSetup(conn, peer, pairs, n) {
   }
 }
 
+/** Garbage collections of this process: start (ms since the epoch, comparable across processes) and duration. */
+function watchGc() {
+  const list = [];
+  const observer = new PerformanceObserver((entries) => {
+    for (const e of entries.getEntries()) list.push({ at: performance.timeOrigin + e.startTime, ms: e.duration });
+  });
+  observer.observe({ entryTypes: ["gc"] });
+  return { list, stop: () => observer.disconnect() };
+}
+
+/**
+ * For each switch-free stream: the gap a random instant falls in (the time-weighted distribution of
+ * the reader's gaps), which is the pause a switch that cost nothing would show.
+ */
+function printBaselines(baselines, gcs) {
+  if (baselines.length === 0) return;
+  console.log(
+    "\nno switch: the gap in delivery a random instant falls in (time-weighted), ms; gaps over 1 ms, with a gc inside;",
+  );
+  console.log("garbage collections of both processes meanwhile: count, median and longest, ms");
+  console.log(
+    `${"path".padEnd(12)} ${"msgs".padStart(7)} ${"p50".padStart(8)} ${"p99".padStart(8)} ${"max".padStart(8)} ${">1ms".padStart(5)} ${"w/ gc".padStart(6)} ${"gcs".padStart(5)} ${"gc p50".padStart(7)} ${"gc max".padStart(7)}`,
+  );
+  for (const { path, fromAt, spanMs, gaps, messages } of baselines) {
+    const during = gcs
+      .filter((c) => c.at >= fromAt && c.at < fromAt + spanMs)
+      .map((c) => c.ms)
+      .sort((a, b) => a - b);
+    const sorted = gaps.map((g) => g.ms).sort((a, b) => b - a);
+    const long = gaps.filter((g) => g.ms > 1);
+    const withGc = long.filter((g) => gcs.some((c) => c.at < g.endAt && c.at + c.ms > g.endAt - g.ms));
+    const at = (share) => {
+      let covered = 0;
+      for (const g of sorted) {
+        covered += g;
+        if (covered >= share * spanMs) return g.toFixed(3);
+      }
+      return `<${MIN_GAP_MS.toFixed(2)}`;
+    };
+    console.log(
+      `${path.padEnd(12)} ${String(messages).padStart(7)} ${at(0.5).padStart(8)} ${at(0.01).padStart(8)} ${(sorted.length > 0 ? sorted[0].toFixed(3) : "-").padStart(8)} ${String(long.length).padStart(5)} ${String(withGc.length).padStart(6)} ${String(during.length).padStart(5)} ${q(during, 0.5).padStart(7)} ${q(during, 1).padStart(7)}`,
+    );
+  }
+}
+
 function quantile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 }
@@ -178,17 +258,47 @@ async function child(path, dir, ca) {
     }
     return c;
   };
+  const gcs = watchGc();
+  let recording; // the switch-free baseline: the reader's gaps over MIN_GAP_MS
   process.on("message", (m) => {
-    if (m.cmd === "report") process.send(rows);
+    if (m.cmd === "report") process.send({ rows, gcs: gcs.list });
     if (m.cmd === "cpu") process.send(process.cpuUsage());
+    if (m.cmd === "record") {
+      recording = { from: undefined, last: undefined, gaps: [], messages: 0 };
+      process.send({});
+    }
+    if (m.cmd === "stop") {
+      const r = recording;
+      recording = undefined;
+      process.send({
+        fromAt: performance.timeOrigin + (r.from ?? 0),
+        spanMs: r.last === undefined ? 0 : r.last - r.from,
+        gaps: r.gaps,
+        messages: r.messages,
+      });
+    }
   });
   for (;;) {
     const buffers = conn.getReadBuffers();
     const now = performance.now();
+    if (recording !== undefined && buffers.length > 0) {
+      if (recording.last === undefined) recording.from = now;
+      else if (now - recording.last >= MIN_GAP_MS) {
+        recording.gaps.push({ ms: now - recording.last, endAt: performance.timeOrigin + now });
+      }
+      recording.last = now;
+      recording.messages += buffers.length;
+    }
     for (const b of buffers) {
       if (b.epoch !== epoch) {
         const last = n > 0 ? times[(n - 1) % times.length] : now;
-        const row = { epoch: b.epoch, pauseMs: now - last, before: countSince(last - WINDOW_MS, last + 1), after: 0 };
+        const row = {
+          epoch: b.epoch,
+          pauseMs: now - last,
+          endAt: performance.timeOrigin + now,
+          before: countSince(last - WINDOW_MS, last + 1),
+          after: 0,
+        };
         rows.push(row);
         setTimeout(() => (row.after = countSince(now, now + WINDOW_MS)), 2 * WINDOW_MS);
         epoch = b.epoch;
