@@ -16,6 +16,14 @@ export const CACHED_VIEW_MAX_BYTES = 1024;
 const SLOT_SHIFT = 6;
 /** Slots made at first; the table doubles as records reach further into the ring. */
 const FIRST_SLOTS = 64;
+/**
+ * Views asked for past the table before it grows to them. A switch puts a few lone small records
+ * far into a ring of large ones (its offer, its epoch-end marker, an acknowledgement): growing the
+ * table to the whole ring's 16,384 slots for them took 0.1-1.4 ms inside the switch's pause, on
+ * the initiator's marker (bench:reconfigure, block->spin). A stream of small records passes this
+ * many in its first lap.
+ */
+export const VIEWS_BEFORE_GROWING = 32;
 
 export class ViewCache {
   readonly #buffer: ArrayBufferLike;
@@ -29,7 +37,7 @@ export class ViewCache {
    * builtin getter in V8 (it cost about a fifth of a small record's handling).
    */
   #keys: Int32Array;
-  /** Views asked for past the table so far (the first one does not grow it: see view()). */
+  /** Views asked for past the table so far (the first few do not grow it: VIEWS_BEFORE_GROWING). */
   #beyond = 0;
 
   /**
@@ -55,10 +63,8 @@ export class ViewCache {
     if (keys[slot * 2] === offset && keys[slot * 2 + 1] === length) return this.#views[slot]!;
     const view = new Uint8Array(this.#buffer, this.#base + offset, length);
     if (slot >= this.#views.length) {
-      // A lone small record far into a ring of large ones (a switch's epoch-end marker after a
-      // stream of 4 KiB messages) would grow the table to the whole ring's slots for one view:
-      // 0.4-0.9 ms inside a switch's pause. The table grows from the second such view on.
-      if (slot >= this.#maxSlots || this.#beyond++ === 0) return view;
+      // Lone small records far into a ring of large ones do not grow the table (VIEWS_BEFORE_GROWING).
+      if (slot >= this.#maxSlots || this.#beyond++ < VIEWS_BEFORE_GROWING) return view;
       let size = this.#views.length * 2;
       while (size <= slot) size *= 2;
       this.#grow(Math.min(size, this.#maxSlots));

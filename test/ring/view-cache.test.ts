@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { CACHED_VIEW_MAX_BYTES, ViewCache } from "../../src/ring/view-cache.js";
+import { CACHED_VIEW_MAX_BYTES, ViewCache, VIEWS_BEFORE_GROWING } from "../../src/ring/view-cache.js";
 
 test("view cache: views anywhere in the ring (the table grows to them) see the right bytes, and repeat per slot", () => {
   const ring = 1 << 20;
@@ -9,7 +9,9 @@ test("view cache: views anywhere in the ring (the table grows to them) see the r
   const bytes = new Uint8Array(buffer);
   for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 31) & 0xff;
   const cache = new ViewCache(buffer, base, ring);
-  // Far slots first (the table must grow past its first size at once), then near ones, then a lap.
+  // A stream of small records past the first table (the first few views there do not grow it)...
+  for (let i = 0; i < VIEWS_BEFORE_GROWING; i++) cache.view(ring - 64 * (i + 1), 16);
+  // ...then far slots (the table must grow past its first size at once), near ones, and a lap.
   const offsets = [ring - 64, 64 * 1000, 0, 64, 4096, ring / 2, ring - 128];
   for (const lap of [0, 1]) {
     for (const offset of offsets) {
@@ -27,14 +29,18 @@ test("view cache: views anywhere in the ring (the table grows to them) see the r
   assert.notEqual(cache.view(0, CACHED_VIEW_MAX_BYTES + 1), big);
 });
 
-test("view cache: one small record far into the ring does not grow the table; a second one does", () => {
+test("view cache: a switch's few small records far into the ring do not grow the table; a stream of them does", () => {
   const ring = 1 << 20;
   const buffer = new ArrayBuffer(ring);
   const cache = new ViewCache(buffer, 0, ring);
   const first = cache.tableSlots;
-  // A switch's 16-byte marker after a stream of large records: one view, no table of 16,384 slots.
+  // A switch's offer, epoch-end marker and an acknowledgement after a stream of large records:
+  // views of their own, no table of 16,384 slots.
+  const offer = cache.view(ring - 8192, 160);
   const marker = cache.view(ring - 4096, 16);
+  assert.equal(offer.byteOffset, ring - 8192);
   assert.equal(marker.byteOffset, ring - 4096);
+  for (let i = 2; i < VIEWS_BEFORE_GROWING; i++) cache.view(ring - 4096 + 64 * (i % 8), 16);
   assert.equal(cache.tableSlots, first);
   // Small records that keep coming out there: the table grows to them, and their views are reused.
   const v = cache.view(ring / 2, 16);
