@@ -15,13 +15,17 @@
 //   --baseline-ms N  first, stream N ms on each path of --baseline-on with no switch (default 2000):
 //                  the gap in delivery that a random instant falls in is what a switch that cost
 //                  nothing would show as its pause
-//   --baseline-on LIST  paths for the baseline (default shm,unix; any of ${Object.keys(PATHS)})
+//   --baseline-on LIST  paths for the baseline (default shm,unix,node-unix; any path of PATHS, or
+//                  node-unix: the same messages written to a plain node:net unix socket, the
+//                  reconfigurable stream paused, for what Node itself shows on this machine)
 // Both processes watch their own garbage collections (PerformanceObserver "gc"): the table says how
 // many pauses over 1 ms had a collection of either process inside them.
 // The machine is shared and noisy: quote the machine line and the conditions with the figures.
-/* global URL, performance, setImmediate, setTimeout */
+/* global Buffer, URL, performance, setImmediate, setTimeout */
 import { fork } from "node:child_process";
+import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PerformanceObserver } from "node:perf_hooks";
@@ -58,7 +62,7 @@ async function main() {
       "gap-ms": { type: "string", default: "0" },
       "setup-cpu": { type: "string", default: "0" },
       "baseline-ms": { type: "string", default: "2000" },
-      "baseline-on": { type: "string", default: "shm,unix" },
+      "baseline-on": { type: "string", default: "shm,unix,node-unix" },
     },
   });
   const switches = Number(values.switches);
@@ -74,7 +78,7 @@ async function main() {
     !(setupCpu >= 0) ||
     !(baselineMs >= 0) ||
     pairs.some((p) => !PAIRS.includes(p)) ||
-    baselineOn.some((p) => PATHS[p] === undefined)
+    baselineOn.some((p) => PATHS[p] === undefined && p !== "node-unix")
   ) {
     throw new Error(
       `usage: bench-reconfigure.js [--switches N] [--gap-ms N] [--setup-cpu N] [--baseline-ms N] [--baseline-on LIST] [--pairs ${PAIRS.join(",")}]`,
@@ -95,20 +99,30 @@ async function main() {
     await listener.close();
     if (setupCpu > 0) await measureSetup(conn, peer, pairs, setupCpu);
     let stop = false;
+    let paused; // a promise while the stream waits for a node-unix baseline
     const writing = (async () => {
       const payload = new Uint8Array(SIZE);
       for (let i = 0; !stop; i++) {
+        if (paused !== undefined) await paused;
         await conn.send(payload);
         if (i % 32 === 31) await new Promise((resolve) => setImmediate(resolve));
       }
     })();
-    const ask = (cmd) =>
+    const ask = (cmd, extra) =>
       new Promise((resolve) => {
         peer.once("message", resolve);
-        peer.send({ cmd });
+        peer.send({ cmd, ...extra });
       });
     const baselines = [];
     for (const path of baselineMs > 0 ? baselineOn : []) {
+      if (path === "node-unix") {
+        let resume;
+        paused = new Promise((resolve) => (resume = resolve));
+        baselines.push({ path, ...(await plainBaseline(dir, baselineMs, ask)) });
+        paused = undefined;
+        resume();
+        continue;
+      }
       await conn.reconfigure(PATHS[path]);
       await new Promise((resolve) => setTimeout(resolve, 100));
       await ask("record");
@@ -192,6 +206,32 @@ async function measureSetup(conn, peer, pairs, n) {
   }
 }
 
+/**
+ * The same stream over a plain node:net unix socket (the child records its 'data' events as it
+ * records its reads): what Node itself delivers on this machine, with no fable code on the path.
+ */
+async function plainBaseline(dir, ms, ask) {
+  const path = join(dir, "node-unix.sock");
+  const server = net.createServer();
+  await new Promise((resolve, reject) => server.listen(path, resolve).once("error", reject));
+  const accepted = once(server, "connection");
+  await ask("plain", { path });
+  const [socket] = await accepted;
+  socket.on("error", () => undefined); // the child destroys its end at "stop"
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  await ask("record");
+  const payload = Buffer.alloc(SIZE);
+  const end = performance.now() + ms;
+  for (let i = 0; performance.now() < end; i++) {
+    if (!socket.write(payload)) await once(socket, "drain");
+    else if (i % 32 === 31) await new Promise((resolve) => setImmediate(resolve));
+  }
+  const result = await ask("stop");
+  socket.destroy();
+  server.close();
+  return result;
+}
+
 /** Garbage collections of this process: start (ms since the epoch, comparable across processes) and duration. */
 function watchGc() {
   const list = [];
@@ -260,7 +300,21 @@ async function child(path, dir, ca) {
   };
   const gcs = watchGc();
   let recording; // the switch-free baseline: the reader's gaps over MIN_GAP_MS
+  let plain; // the node-unix baseline's socket
+  const note = (now, count) => {
+    if (recording.last === undefined) recording.from = now;
+    else if (now - recording.last >= MIN_GAP_MS) {
+      recording.gaps.push({ ms: now - recording.last, endAt: performance.timeOrigin + now });
+    }
+    recording.last = now;
+    recording.messages += count;
+  };
   process.on("message", (m) => {
+    if (m.cmd === "plain") {
+      plain = net.connect(m.path, () => process.send({}));
+      plain.on("error", () => undefined);
+      plain.on("data", (chunk) => recording !== undefined && note(performance.now(), chunk.length / SIZE));
+    }
     if (m.cmd === "report") process.send({ rows, gcs: gcs.list });
     if (m.cmd === "cpu") process.send(process.cpuUsage());
     if (m.cmd === "record") {
@@ -270,6 +324,8 @@ async function child(path, dir, ca) {
     if (m.cmd === "stop") {
       const r = recording;
       recording = undefined;
+      plain?.destroy();
+      plain = undefined;
       process.send({
         fromAt: performance.timeOrigin + (r.from ?? 0),
         spanMs: r.last === undefined ? 0 : r.last - r.from,
@@ -281,14 +337,7 @@ async function child(path, dir, ca) {
   for (;;) {
     const buffers = conn.getReadBuffers();
     const now = performance.now();
-    if (recording !== undefined && buffers.length > 0) {
-      if (recording.last === undefined) recording.from = now;
-      else if (now - recording.last >= MIN_GAP_MS) {
-        recording.gaps.push({ ms: now - recording.last, endAt: performance.timeOrigin + now });
-      }
-      recording.last = now;
-      recording.messages += buffers.length;
-    }
+    if (recording !== undefined && buffers.length > 0) note(now, buffers.length);
     for (const b of buffers) {
       if (b.epoch !== epoch) {
         const last = n > 0 ? times[(n - 1) % times.length] : now;
