@@ -18,6 +18,8 @@
 //   --baseline-on LIST  paths for the baseline (default shm,unix,node-unix; any path of PATHS, or
 //                  node-unix: the same messages written to a plain node:net unix socket, the
 //                  reconfigurable stream paused, for what Node itself shows on this machine)
+//   --api send|commit  how the writer writes: send() (a copy and a promise per message, default)
+//                  or getWriteBuffers()/commit() (the zero-copy API)
 // Both processes watch their own garbage collections (PerformanceObserver "gc"): the table says how
 // many pauses over 1 ms had a collection of either process inside them.
 // The machine is shared and noisy: quote the machine line and the conditions with the figures.
@@ -63,6 +65,7 @@ async function main() {
       "setup-cpu": { type: "string", default: "0" },
       "baseline-ms": { type: "string", default: "2000" },
       "baseline-on": { type: "string", default: "shm,unix,node-unix" },
+      api: { type: "string", default: "send" },
     },
   });
   const switches = Number(values.switches);
@@ -72,16 +75,18 @@ async function main() {
   const setupCpu = Number(values["setup-cpu"]);
   const baselineMs = Number(values["baseline-ms"]);
   const baselineOn = values["baseline-on"].split(",");
+  const api = values.api;
   if (
     !(switches >= 1) ||
     !(gapMs >= 0) ||
     !(setupCpu >= 0) ||
     !(baselineMs >= 0) ||
     pairs.some((p) => !PAIRS.includes(p)) ||
-    baselineOn.some((p) => PATHS[p] === undefined && p !== "node-unix")
+    baselineOn.some((p) => PATHS[p] === undefined && p !== "node-unix") ||
+    !["send", "commit"].includes(api)
   ) {
     throw new Error(
-      `usage: bench-reconfigure.js [--switches N] [--gap-ms N] [--setup-cpu N] [--baseline-ms N] [--baseline-on LIST] [--pairs ${PAIRS.join(",")}]`,
+      `usage: bench-reconfigure.js [--switches N] [--gap-ms N] [--setup-cpu N] [--baseline-ms N] [--baseline-on LIST] [--api send|commit] [--pairs ${PAIRS.join(",")}]`,
     );
   }
   const gcs = watchGc();
@@ -104,7 +109,12 @@ async function main() {
       const payload = new Uint8Array(SIZE);
       for (let i = 0; !stop; i++) {
         if (paused !== undefined) await paused;
-        await conn.send(payload);
+        if (api === "commit") {
+          // The zero-copy API: fill the transport's own buffer, no promise per message.
+          const [buffer] = conn.getWriteBuffers(SIZE);
+          if (buffer === undefined) await conn.writable();
+          else conn.commit(buffer);
+        } else await conn.send(payload);
         if (i % 32 === 31) await new Promise((resolve) => setImmediate(resolve));
       }
     })();
@@ -147,7 +157,7 @@ async function main() {
     const { rows: report, gcs: peerGcs } = await ask("report");
     const allGcs = [...gcs.list, ...peerGcs];
     console.log(
-      `\npause in delivery at a switch (reader side, ${SIZE} B messages streaming, ${gapMs} ms between switches), ms; dip = read in`,
+      `\npause in delivery at a switch (reader side, ${SIZE} B messages streaming by ${api}(), ${gapMs} ms between switches), ms; dip = read in`,
     );
     console.log(`the ${WINDOW_MS} ms after / the ${WINDOW_MS} ms before the switch (median)`);
     console.log(
