@@ -67,8 +67,8 @@ export class Retention {
    * A record kept IN_PLACE (refer()): a small one's view (the ring's view cache keeps it anyway), a
    * larger one's buffer with its offset in #offset. A fresh view per 4 KiB message, kept until
    * acknowledged (5 ms), outlived young-generation collections, which copied and promoted
-   * thousands of them: with the buffer instead, a 4 KiB shm stream had 19-143 stalls over 1 ms in
-   * 2 s instead of 135-192 (bench:reconfigure's baseline, interleaved runs).
+   * thousands of them: with the buffer instead, a 4 KiB shm stream had 86-93 stalls over 1 ms in
+   * 2 s instead of 154-175 (bench:reconfigure's baseline, old and new builds interleaved).
    */
   #view: (Uint8Array | ArrayBufferLike | undefined)[] = new Array<Uint8Array | ArrayBufferLike | undefined>(
     FIRST_ENTRIES,
